@@ -1,0 +1,53 @@
+# The two commands a newcomer needs are `make run` and `make test`; both set up everything
+# (virtualenv, packages, Kafka jars, PostgreSQL) on a fresh machine.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+PY := .venv/bin/python
+PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
+TESTS := shared services sim tests
+
+.PHONY: install infra infra-stop infra-status run test lint fmt bench schemas clean
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.installed: $(UV) uv.lock pyproject.toml shared/pyproject.toml sim/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --all-packages --frozen --quiet
+	touch $@
+
+install: .venv/.installed
+
+infra: install
+	$(PY) deploy/local/stack.py start
+
+infra-stop:
+	$(PY) deploy/local/stack.py stop
+
+infra-status:
+	$(PY) deploy/local/stack.py status
+
+run: install
+	$(PY) deploy/local/run.py
+
+test: infra
+	set -a && . .run/infra.env && set +a && $(PY) -m pytest $(TESTS) -q -ra
+
+lint: install
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/mypy $(PACKAGES)
+
+fmt: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: infra
+	set -a && . .run/infra.env && set +a && $(PY) bench/run.py
+
+schemas: install
+	$(PY) -m mooring.events.schemas deploy/schemas
+
+clean: infra-stop
+	rm -rf .run

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test tree: the real PostgreSQL and Kafka, resolved once per session.
+
+A missing broker or database fails the tests that need them (an error, never a skip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from mooring.db.engine import create_engine
+from mooring.db.migrate import upgrade
+from mooring.settings import DatabaseSettings, KafkaSettings
+from mooring.testing import infra_settings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@pytest.fixture(scope="session")
+def infra() -> tuple[DatabaseSettings, KafkaSettings]:
+    return infra_settings()
+
+
+@pytest.fixture(scope="session")
+def database_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> DatabaseSettings:
+    upgrade(infra[0])
+    return infra[0]
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> KafkaSettings:
+    return infra[1]
+
+
+@pytest.fixture(scope="session")
+async def engine(database_settings: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_settings, application_name="mooring-tests")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    return asyncio.DefaultEventLoopPolicy()
+
+
+@pytest.fixture
+def scratch_database(database_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
+    """An empty database of its own, for tests that must see every row (dropped afterwards)."""
+    name = f"mooring_mig_{uuid.uuid4().hex[:8]}"
+    admin = database_settings.libpq_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = database_settings.url.rpartition("/")
+    try:
+        yield DatabaseSettings(url=f"{base}/{name}")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On CI a skipped test is a failure: skipping is how a missing broker would hide."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if os.environ.get("CI") and skipped and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(f"CI: {skipped} test(s) were skipped; failing the run", red=True)

@@ -1,0 +1,187 @@
+"""`make run`: infrastructure, the platform simulator and the five services on one machine.
+
+Starts everything, waits until each service reports ready, prints the URLs, writes them to
+.run/endpoints.env, and on Ctrl-C (or SIGTERM) stops the services and then the infrastructure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / ".run"
+PY = sys.executable
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Proc:
+    name: str
+    env_key: str
+    module: str
+    port: int
+    health: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SIM = Proc("platform-sim", "SIM_URL", "platform_sim", 8990, "/_control/health")
+SERVICES = [
+    Proc("connector", "CONNECTOR_URL", "connector", 8101, "/health/ready"),
+    Proc("token-keeper", "TOKEN_KEEPER_URL", "token_keeper", 8102, "/health/ready"),
+    Proc("health-checker", "HEALTH_CHECKER_URL", "health_checker", 8103, "/health/ready"),
+    Proc("notifier", "NOTIFIER_URL", "notifier", 8104, "/health/ready"),
+    Proc("billing-gate", "BILLING_GATE_URL", "billing_gate", 8105, "/health/ready"),
+]
+
+
+def log(message: str) -> None:
+    print(f"[run] {message}", file=sys.stderr, flush=True)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+def dev_secrets() -> dict[str, str]:
+    """A development keyring kept across runs, so tokens stored yesterday still decrypt today."""
+    path = RUN / "dev-secrets.env"
+    if not path.exists():
+        key = base64.b64encode(os.urandom(32)).decode()
+        path.write_text(f"MOORING_VAULT_KEYS=dev1:{key}\nMOORING_VAULT_CURRENT_KEY_ID=dev1\n")
+        path.chmod(0o600)
+    return read_env(path)
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(proc: Proc, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    args = [PY, "-m", proc.module]
+    if proc is SIM:
+        args += ["--host", "127.0.0.1", "--port", str(proc.port)]
+    prefix = proc.name.upper().replace("-", "_")
+    out = (logs / f"{proc.name}.log").open("ab")
+    return subprocess.Popen(
+        args,
+        env=env | {f"{prefix}_HTTP_PORT": str(proc.port)},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+class Supervisor:
+    """Owns the child processes: starts them, waits for ready, watches, and stops them."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.procs: list[tuple[Proc, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def exited(self) -> str | None:
+        for proc, popen in self.procs:
+            if popen.poll() is not None:
+                return f"{proc.name} exited with {popen.returncode}; see .run/logs/{proc.name}.log"
+        return None
+
+    def wait_ready(self) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        pending = {p.name for p, _ in self.procs}
+        while pending and not self.stopping:
+            if (problem := self.exited()) is not None:
+                log(problem)
+                return False
+            for proc, _ in self.procs:
+                if proc.name in pending and healthy(proc.url + proc.health):
+                    pending.discard(proc.name)
+                    log(f"{proc.name} ready at {proc.url}")
+            if time.monotonic() > deadline:
+                log(f"not ready after {READY_TIMEOUT_S:.0f}s: {sorted(pending)}")
+                return False
+            time.sleep(0.3)
+        return not self.stopping
+
+    def watch(self) -> None:
+        while not self.stopping:
+            if (problem := self.exited()) is not None:
+                log(f"{problem}; stopping everything")
+                return
+            time.sleep(0.5)
+
+    def shutdown(self) -> None:
+        for _, popen in reversed(self.procs):
+            if popen.poll() is None:
+                popen.send_signal(signal.SIGTERM)
+        for proc, popen in reversed(self.procs):
+            try:
+                popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log(f"{proc.name} ignored SIGTERM; killing")
+                popen.kill()
+
+
+def main() -> int:
+    subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "start"], check=True)
+    infra = read_env(RUN / "infra.env")
+    env = dict(os.environ) | infra | dev_secrets() | simulator_env(SIM.url)
+    logs = RUN / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(env, logs)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    try:
+        # Migrations once, before the replicas race for them.
+        subprocess.run([PY, "-m", "mooring.db.migrate", "upgrade"], env=env, check=True)
+        supervisor.procs = [(proc, start(proc, env, logs)) for proc in [SIM, *SERVICES]]
+        if not supervisor.wait_ready():
+            return 130 if supervisor.stopping else 1
+        endpoints = {p.env_key: p.url for p in [*SERVICES, SIM]} | infra
+        (RUN / "endpoints.env").write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
+        print("\nMooring is running:")
+        for key, value in endpoints.items():
+            print(f"  {key}={value}")
+        print("\n(written to .run/endpoints.env; logs in .run/logs/; Ctrl-C stops everything)")
+        supervisor.watch()
+        return 0
+    finally:
+        (RUN / "endpoints.env").unlink(missing_ok=True)
+        supervisor.shutdown()
+        subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "stop"], check=False)
+        log("stopped")
+
+
+def simulator_env(sim_url: str) -> dict[str, str]:
+    """Point every platform adapter at the simulator: configuration only."""
+    from mooring.platforms.simulator import simulator_environment  # noqa: PLC0415 - venv-only import
+
+    return {"SIM_URL": sim_url, **simulator_environment(sim_url)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

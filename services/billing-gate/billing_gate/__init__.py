@@ -1,0 +1,1 @@
+"""Mooring billing-gate service."""

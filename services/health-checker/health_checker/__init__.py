@@ -1,0 +1,1 @@
+"""Mooring health-checker service."""

@@ -1,0 +1,19 @@
+"""The health-checker composition root: the only place its collaborators are chosen and wired."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from mooring.service.http import build_http_app
+from mooring.service.runtime import ServiceRuntime
+
+from health_checker.config import Settings
+
+__all__ = ["SERVICE", "create_app"]
+
+SERVICE = "health-checker"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(SERVICE, settings)
+    return build_http_app(runtime, title="Mooring health-checker")

@@ -1,0 +1,1 @@
+"""Mooring notifier service."""

@@ -1,0 +1,14 @@
+"""Settings of the notifier service: env prefix NOTIFIER_, infrastructure from DATABASE_URL etc."""
+
+from __future__ import annotations
+
+from mooring.service.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", frozen=True)
+
+    http_port: int = 8104

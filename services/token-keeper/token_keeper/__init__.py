@@ -1,0 +1,1 @@
+"""Mooring token-keeper service."""

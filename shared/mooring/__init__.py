@@ -1,0 +1,1 @@
+"""Mooring's shared kernel: event contract, database, outbox/inbox, vault, platform adapters."""

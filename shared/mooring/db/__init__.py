@@ -1,0 +1,1 @@
+"""The database layer: one engine per process, tables on one metadata, Alembic migrations."""

@@ -1,0 +1,39 @@
+"""Token lifecycle events; keyed by account id. They never carry a token."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from mooring.events.base import Event
+
+__all__ = ["TokenExpiring", "TokenRefreshed"]
+
+
+class TokenExpiring(Event):
+    event_type: ClassVar[str] = "token.expiring"
+    key_field: ClassVar[str] = "account_id"
+
+    schema_version: Literal[1] = 1
+    account_id: uuid.UUID
+    workspace_id: uuid.UUID
+    platform: str
+    expires_at: datetime
+    refreshable: bool = Field(
+        description="False when the platform gives no refresh path (the owner must reconnect)."
+    )
+
+
+class TokenRefreshed(Event):
+    event_type: ClassVar[str] = "token.refreshed"
+    key_field: ClassVar[str] = "account_id"
+
+    schema_version: Literal[1] = 1
+    account_id: uuid.UUID
+    workspace_id: uuid.UUID
+    platform: str
+    expires_at: datetime | None
+    refreshed_at: datetime

@@ -1,0 +1,1 @@
+"""Messaging plumbing: CloudEvents codec, transactional outbox + relay, inbox, DLQ, topics."""

@@ -1,0 +1,69 @@
+"""Instagram Login and Threads share one shape: an Authlib code exchange for a 1-hour token,
+an upgrade to a 60-day token (`ig_exchange_token` / `th_exchange_token`), and an extension in
+place once that token is at least 24 h old and not expired (platforms.md §3.5, §3.9).
+
+The upgrade and the extension are plain httpx: both are GETs with Meta-specific grant types and
+the token in the query, outside what Authlib's client models.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from mooring.platforms import oauth
+from mooring.platforms.oauth_adapter import OAuthAdapter, clean_code
+from mooring.platforms.results import TokenSet
+from mooring.platforms.signals import ErrorSignals, meta_signals
+
+__all__ = ["MetaLoginAdapter"]
+
+
+class MetaLoginAdapter(OAuthAdapter):
+    SIGNALS = ErrorSignals(api=meta_signals, token=meta_signals)
+    SCOPE_SEPARATOR = ","
+    EXCHANGE_GRANT: str
+    REFRESH_GRANT: str
+
+    def graph_base(self) -> str:
+        raise NotImplementedError
+
+    async def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: SecretStr | None = None,
+        service_url: str | None = None,  # noqa: ARG002
+    ) -> TokenSet:
+        short = await oauth.exchange_code(
+            self._token_http,
+            self._app,
+            self.token_url(),
+            code=clean_code(code),
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+        )
+        body = await self._http.call(
+            "GET",
+            f"{self.graph_base()}/access_token",
+            params={
+                "grant_type": self.EXCHANGE_GRANT,
+                "client_id": self._app.client_id,
+                "client_secret": self._app.client_secret.get_secret_value(),
+                "access_token": str(short.get("access_token", "")),
+            },
+        )
+        return oauth.token_set_from(body, platform=self.platform, now=self.now())
+
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """Extend the long-lived token; refused locally before 24 h or after expiry."""
+        self._check_extendable(tokens)
+        body = await self._http.call(
+            "GET",
+            f"{self.graph_base()}/refresh_access_token",
+            params={
+                "grant_type": self.REFRESH_GRANT,
+                "access_token": tokens.access_token.get_secret_value(),
+            },
+        )
+        return oauth.token_set_from(body, platform=self.platform, now=self.now(), previous=tokens)

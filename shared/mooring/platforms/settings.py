@@ -1,0 +1,149 @@
+"""Where each platform lives and who we are to it: one `PlatformSettings`, nested per platform.
+
+Every distinct real host of a platform is its own setting (LinkedIn's www and api hosts, Meta's
+dialog and graph hosts, ...), so pointing Mooring at the simulator is configuration only:
+set each base to `{SIM_URL}/<prefix>`. Read from the environment as
+`MOORING_PLATFORM_<PLATFORM>__<FIELD>`, e.g. `MOORING_PLATFORM_X__CLIENT_ID`,
+`MOORING_PLATFORM_LINKEDIN_PAGE__API_BASE`, `MOORING_PLATFORM_HTTP__TIMEOUT_SECONDS`,
+`MOORING_PLATFORM_MASTODON__ALLOWED_HOSTS='["127.0.0.1:8123"]'`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "BlueskySettings",
+    "HttpSettings",
+    "InstagramSettings",
+    "LinkedInSettings",
+    "MastodonSettings",
+    "MetaSettings",
+    "PinterestSettings",
+    "PlatformSettings",
+    "ThreadsSettings",
+    "TikTokSettings",
+    "XSettings",
+    "YouTubeSettings",
+]
+
+
+class _Piece(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str) and str(info.field_name).endswith("_base"):
+            return value.rstrip("/")
+        return value
+
+
+class _OAuthApp(_Piece):
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+
+
+class HttpSettings(_Piece):
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout_seconds, connect=self.connect_timeout_seconds)
+
+
+class LinkedInSettings(_OAuthApp):
+    auth_base: str = "https://www.linkedin.com"
+    api_base: str = "https://api.linkedin.com"
+    # `/rest/*` needs a monthly `LinkedIn-Version`; old months are sunset, so it is a setting.
+    api_version: str = "202601"
+
+
+class XSettings(_OAuthApp):
+    auth_base: str = "https://x.com"
+    api_base: str = "https://api.x.com"
+
+
+class MetaSettings(_OAuthApp):
+    """Facebook Login and the Graph API (Facebook Pages, Instagram via Facebook Business)."""
+
+    dialog_base: str = "https://www.facebook.com"
+    graph_base: str = "https://graph.facebook.com"
+    graph_version: str = "v25.0"
+
+
+class InstagramSettings(_OAuthApp):
+    """Instagram API with Instagram Login: three hosts."""
+
+    auth_base: str = "https://www.instagram.com"
+    token_base: str = "https://api.instagram.com"  # noqa: S105 - a URL
+    graph_base: str = "https://graph.instagram.com"
+    graph_version: str = "v25.0"
+
+
+class TikTokSettings(_OAuthApp):
+    """`client_id` is TikTok's `client_key`."""
+
+    auth_base: str = "https://www.tiktok.com"
+    api_base: str = "https://open.tiktokapis.com"
+
+
+class YouTubeSettings(_OAuthApp):
+    auth_base: str = "https://accounts.google.com"
+    token_base: str = "https://oauth2.googleapis.com"  # noqa: S105 - a URL
+    api_base: str = "https://www.googleapis.com"
+
+
+class ThreadsSettings(_OAuthApp):
+    """The Threads app id/secret (a Meta app with the Threads use case has its own pair)."""
+
+    auth_base: str = "https://threads.net"
+    graph_base: str = "https://graph.threads.net"
+    graph_version: str = "v1.0"
+
+
+class PinterestSettings(_OAuthApp):
+    auth_base: str = "https://www.pinterest.com"
+    api_base: str = "https://api.pinterest.com"
+    # Apps created before 25 Sep 2025 must opt in to continuous refresh (platforms.md §3.10).
+    continuous_refresh: bool = False
+
+
+class BlueskySettings(_Piece):
+    # Handle -> DID through an XRPC resolver (no DNS TXT lookups from our side).
+    resolver_base: str = "https://bsky.social"
+    plc_directory_base: str = "https://plc.directory"
+    # host[:port] admitted without the public-address check, and over http (the simulator).
+    allowed_hosts: tuple[str, ...] = ()
+
+
+class MastodonSettings(_Piece):
+    client_name: str = "Mooring"
+    website: str = ""
+    # host[:port] admitted without the public-address check, and over http (the simulator).
+    allowed_hosts: tuple[str, ...] = ()
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MOORING_PLATFORM_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    http: HttpSettings = HttpSettings()
+    linkedin: LinkedInSettings = LinkedInSettings()
+    linkedin_page: LinkedInSettings = LinkedInSettings()
+    x: XSettings = XSettings()
+    facebook: MetaSettings = MetaSettings()
+    instagram: InstagramSettings = InstagramSettings()
+    instagram_facebook: MetaSettings = MetaSettings()
+    tiktok: TikTokSettings = TikTokSettings()
+    youtube: YouTubeSettings = YouTubeSettings()
+    threads: ThreadsSettings = ThreadsSettings()
+    pinterest: PinterestSettings = PinterestSettings()
+    bluesky: BlueskySettings = BlueskySettings()
+    mastodon: MastodonSettings = MastodonSettings()

@@ -1,0 +1,1 @@
+"""The process scaffolding every service shares: runtime, health, metrics, problem details."""

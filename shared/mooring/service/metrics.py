@@ -1,0 +1,42 @@
+"""Prometheus metrics on a per-app registry (several apps can live in one test process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+@dataclass
+class Metrics:
+    service: str
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.messages = Counter(
+            "mooring_messages_total",
+            "Consumed Kafka messages by outcome (processed, dead_lettered).",
+            ["service", "topic", "outcome"],
+            registry=self.registry,
+        )
+        self.relayed = Counter(
+            "mooring_outbox_relayed_total",
+            "Outbox rows published to Kafka by this process.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "mooring_ready", "1 when the last readiness check passed.", ["service"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.http = Histogram(
+            "mooring_http_request_seconds",
+            "HTTP request latency by route template and status.",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+
+    def message_outcome(self, topic: str, outcome: str) -> None:
+        self.messages.labels(self.service, topic, outcome).inc()
