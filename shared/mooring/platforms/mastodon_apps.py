@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mooring.db.tables import platform_apps
+
 __all__ = [
     "InMemoryMastodonAppStore",
     "MastodonApp",
@@ -69,15 +71,6 @@ class SecretCipher(Protocol):
     def decrypt(self, ciphertext: bytes, *, aad: str) -> str: ...
 
 
-PLATFORM_APPS = sa.table(
-    "platform_apps",
-    sa.column("platform", sa.Text()),
-    sa.column("instance", sa.Text()),
-    sa.column("client_id", sa.Text()),
-    sa.column("client_secret_ciphertext", sa.LargeBinary()),
-    sa.column("created_at", sa.DateTime(timezone=True)),
-)
-
 _PLATFORM = "mastodon"
 
 
@@ -91,11 +84,11 @@ class SqlMastodonAppStore:
         self._cipher = cipher
 
     def _where(self, instance: str) -> sa.ColumnElement[bool]:
-        return sa.and_(PLATFORM_APPS.c.platform == _PLATFORM, PLATFORM_APPS.c.instance == instance)
+        return sa.and_(platform_apps.c.platform == _PLATFORM, platform_apps.c.instance == instance)
 
     async def get(self, instance: str) -> MastodonApp | None:
         query = sa.select(
-            PLATFORM_APPS.c.client_id, PLATFORM_APPS.c.client_secret_ciphertext
+            platform_apps.c.client_id, platform_apps.c.client_secret_ciphertext
         ).where(self._where(instance))
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
@@ -107,7 +100,7 @@ class SqlMastodonAppStore:
     async def put(self, instance: str, app: MastodonApp) -> MastodonApp:
         ciphertext = self._cipher.encrypt(app.client_secret.get_secret_value(), aad=_aad(instance))
         statement = (
-            pg_insert(PLATFORM_APPS)
+            pg_insert(platform_apps)
             .values(
                 platform=_PLATFORM,
                 instance=instance,
@@ -122,4 +115,4 @@ class SqlMastodonAppStore:
 
     async def forget(self, instance: str) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(sa.delete(PLATFORM_APPS).where(self._where(instance)))
+            await connection.execute(sa.delete(platform_apps).where(self._where(instance)))
