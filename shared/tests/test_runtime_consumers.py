@@ -225,3 +225,30 @@ async def test_a_handler_failing_past_its_retries_is_dead_lettered_and_replay_re
     assert await effects.wait_for(flaky.id) == 1
     again = await replay(rt.settings.kafka, topic + ".dlq", group=group)
     assert again.replayed == 0  # progress was committed: a second run does not replay twice
+
+
+async def test_an_event_written_through_the_outbox_reaches_the_handler_via_the_runtime_relay(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    runtime = ServiceRuntime("relay-test", settings.model_copy(update={"relay_enabled": True}))
+    effects = Effects(engine, unique("group"))
+    runtime.subscribe(AccountConnected, effects.handle, group=effects.group)
+    e = event()
+    async with runtime.lifespan():
+        async with AsyncSession(engine) as session, session.begin():
+            await runtime.outbox.add(session, e)
+        assert await effects.wait_for(e.id) == 1
+        registry = runtime.metrics.registry
+        assert (
+            registry.get_sample_value("mooring_outbox_relayed_total", {"service": "relay-test"})
+            or 0
+        ) >= 1
+        processed = registry.get_sample_value(
+            "mooring_messages_total",
+            {
+                "service": "relay-test",
+                "topic": settings.kafka.topic_prefix + "account.connected",
+                "outcome": "processed",
+            },
+        )
+        assert processed == 1

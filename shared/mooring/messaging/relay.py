@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -56,6 +56,7 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         retention_s: float = 24 * 3600,
         prune_every_s: float = 60.0,
+        on_published: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._engine = engine
         self._producer = producer
@@ -65,6 +66,7 @@ class OutboxRelay:
         self._retention_s = retention_s
         self._prune_every_s = prune_every_s
         self._last_prune = 0.0
+        self._on_published = on_published
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published = 0
@@ -123,6 +125,7 @@ class OutboxRelay:
             await self._publish(rows)
             await conn.execute(_MARK_PUBLISHED, {"ids": [r.id for r in rows]})
         self.published += len(rows)
+        self._on_published(len(rows))
         return len(rows)
 
     async def prune(self) -> int:

@@ -92,6 +92,13 @@ class ServiceRuntime:
             await self.stop()
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # release what did start; the lifespan never reaches its finally
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, settings.database)
@@ -109,8 +116,12 @@ class ServiceRuntime:
         self._broker = self._build_broker()
         await self._broker.start()
         if settings.relay_enabled:
+            relayed = self.metrics.relayed.labels(self.name)
             self.relay = OutboxRelay(
-                self.engine, self._producer, listen_url=settings.database.libpq_url
+                self.engine,
+                self._producer,
+                listen_url=settings.database.libpq_url,
+                on_published=relayed.inc,
             )
             self._spawn("outbox-relay", self._run_relay)
         for name, job in self._background:
