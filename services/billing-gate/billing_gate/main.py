@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from fastapi import FastAPI
-from mooring.service.http import build_http_app
-from mooring.service.runtime import ServiceRuntime
 
 from billing_gate.config import Settings
+from billing_gate.domain.plans import PlanCatalogue
+from billing_gate.entrypoints.http import build_routers
+from billing_gate.entrypoints.kafka import KafkaHandlers
+from billing_gate.service_layer.gate import BillingGate
+from billing_gate.service_layer.projection import UsageProjection
+from billing_gate.service_layer.sweeper import ReservationSweeper
+from mooring.events import AccountConnected, AccountDisconnected, WorkspacePlanChanged, utcnow
+from mooring.service.http import build_http_app
+from mooring.service.runtime import ServiceRuntime
 
 __all__ = ["SERVICE", "create_app"]
 
 SERVICE = "billing-gate"
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow
+) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings)
-    return build_http_app(runtime, title="Mooring billing-gate")
+    catalogue = PlanCatalogue.from_limits(settings.plans, default=settings.default_plan)
+    gate = BillingGate(
+        sessions=runtime.sessions,
+        catalogue=catalogue,
+        mode=settings.deployment_mode,
+        reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
+        clock=clock,
+    )
+    projection = UsageProjection(sessions=runtime.sessions, consumer=SERVICE, clock=clock)
+    sweeper = ReservationSweeper(
+        sessions=runtime.sessions,
+        interval_s=settings.sweep_interval_s,
+        retention=timedelta(seconds=settings.finished_reservation_retention_s),
+        clock=clock,
+    )
+
+    handlers = KafkaHandlers(gate=gate, projection=projection)
+    runtime.subscribe(AccountConnected, handlers.on_account_connected)
+    runtime.subscribe(AccountDisconnected, handlers.on_account_disconnected)
+    runtime.subscribe(WorkspacePlanChanged, handlers.on_plan_changed)
+    runtime.background("reservation-sweeper", sweeper.run)
+
+    if not settings.service_tokens:
+        logger.warning("BILLING_GATE_SERVICE_TOKENS is empty: every internal route answers 401")
+    app = build_http_app(
+        runtime,
+        title="Mooring billing-gate",
+        routers=build_routers(gate, settings.service_tokens),
+    )
+    app.state.gate = gate
+    return app

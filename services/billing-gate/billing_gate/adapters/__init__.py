@@ -1,0 +1,1 @@
+"""Billing-gate's adapters: its tables and the repository over them."""

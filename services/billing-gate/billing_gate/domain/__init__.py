@@ -1,0 +1,1 @@
+"""The pure core of billing-gate: plans, limits and decisions; no I/O here."""

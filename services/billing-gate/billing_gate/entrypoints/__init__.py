@@ -1,0 +1,1 @@
+"""Thin adapters from Kafka and HTTP to billing-gate's use cases."""

@@ -1,0 +1,53 @@
+"""Billing-gate's refusals as RFC 9457 problem details with stable types."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from billing_gate.domain.decisions import Decision
+from billing_gate.domain.errors import (
+    IdentityRequiredError,
+    ReservationConflictError,
+    ReservationNotFoundError,
+    UnknownPlanError,
+)
+from mooring.service.problems import Problem
+
+__all__ = ["PLAN_LIMIT_REACHED", "domain_errors", "plan_limit_reached"]
+
+PLAN_LIMIT_REACHED = "plan-limit-reached"
+
+
+def plan_limit_reached(decision: Decision) -> Problem:
+    return Problem(
+        402,
+        PLAN_LIMIT_REACHED,
+        "Plan limit reached",
+        f"The {decision.plan} plan allows {decision.limit} connected accounts; "
+        f"{decision.used} are connected and {decision.reserved} connects are in progress.",
+        plan=decision.plan,
+        limit=decision.limit,
+        used=decision.used,
+        reserved=decision.reserved,
+        upgrade_to=decision.upgrade_to,
+    )
+
+
+@contextlib.contextmanager
+def domain_errors() -> Iterator[None]:
+    """Re-raise the domain's refusals as problems the kernel's handler renders."""
+    try:
+        yield
+    except UnknownPlanError as exc:
+        raise Problem(
+            422, "unknown-plan", "Unknown plan", str(exc), plan=exc.plan, known_plans=exc.known
+        ) from exc
+    except ReservationNotFoundError as exc:
+        raise Problem(404, "reservation-not-found", "Reservation not found", str(exc)) from exc
+    except ReservationConflictError as exc:
+        raise Problem(
+            409, "reservation-conflict", "Reservation already settled", str(exc), state=exc.state
+        ) from exc
+    except IdentityRequiredError as exc:
+        raise Problem(422, "identity-required", "Account identity required", str(exc)) from exc

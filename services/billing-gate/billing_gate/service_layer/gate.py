@@ -1,0 +1,215 @@
+"""The gate's use cases: usage, decisions, reservations and plan changes.
+
+Reads for an early answer take no lock; anything that grants or settles a slot runs under the
+workspace's row lock, so N concurrent requests at `limit - 1` admit exactly one, across replicas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_gate.adapters.repository import BillingRepository, Snapshot
+from billing_gate.domain.accounts import Identity
+from billing_gate.domain.decisions import Decision, DeploymentMode, decide
+from billing_gate.domain.errors import (
+    IdentityRequiredError,
+    ReservationConflictError,
+    ReservationNotFoundError,
+)
+from billing_gate.domain.plans import PlanCatalogue
+from billing_gate.domain.reservations import Reservation, check_confirmable, check_releasable
+from billing_gate.domain.usage import Usage, usage_of
+from mooring.events import utcnow
+
+__all__ = ["BillingGate", "PlanChange", "ReservationOutcome"]
+
+
+@dataclass(frozen=True)
+class ReservationOutcome:
+    """`reservation` is None when no slot is needed (reconnect, uncapped) or none was granted.
+
+    `created` is False when an earlier reservation was handed back (a retried request).
+    """
+
+    decision: Decision
+    reservation: Reservation | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    applied: bool
+    usage: Usage
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingGate:
+    sessions: async_sessionmaker[AsyncSession]
+    catalogue: PlanCatalogue
+    mode: DeploymentMode
+    reservation_ttl: timedelta
+    clock: Callable[[], datetime] = utcnow
+
+    async def usage(self, workspace_id: uuid.UUID) -> Usage:
+        async with self.sessions() as session:
+            snap = await BillingRepository(session).snapshot(workspace_id, self.clock())
+        return self._usage(snap)
+
+    async def decision(self, workspace_id: uuid.UUID, identity: Identity | None = None) -> Decision:
+        """The early answer when a connect starts; holds nothing."""
+        async with self.sessions() as session:
+            snap = await BillingRepository(session).snapshot(workspace_id, self.clock(), identity)
+        return self._decide(snap)
+
+    async def reserve(
+        self,
+        workspace_id: uuid.UUID,
+        identity: Identity | None = None,
+        *,
+        reservation_id: uuid.UUID | None = None,
+        ttl: timedelta | None = None,
+    ) -> ReservationOutcome:
+        """Hold one slot for a connect in progress, atomically against every other caller.
+
+        A caller-chosen `reservation_id` makes a retried request return the same reservation.
+        """
+        async with self.sessions() as session, session.begin():
+            repo = BillingRepository(session)
+            await repo.lock_workspace(workspace_id)
+            now = self.clock()
+            earlier = await self._earlier(repo, workspace_id, identity, reservation_id, now)
+            decision = self._decide(await repo.snapshot(workspace_id, now, identity))
+            if earlier is not None:
+                # The slot is already this caller's: whatever the counts say now, it holds.
+                held = replace(decision, allowed=True, upgrade_to=None)
+                return ReservationOutcome(held, earlier, created=False)
+            if not decision.needs_slot:
+                return ReservationOutcome(decision, None, created=False)
+            reservation = Reservation(
+                id=reservation_id or uuid.uuid4(),
+                workspace_id=workspace_id,
+                platform=identity.platform if identity else None,
+                platform_account_id=identity.platform_account_id if identity else None,
+                created_at=now,
+                expires_at=now + min(ttl or self.reservation_ttl, self.reservation_ttl),
+            )
+            await repo.add_reservation(reservation)
+            granted = replace(decision, reserved=decision.reserved + 1)
+            return ReservationOutcome(granted, reservation, created=True)
+
+    async def confirm(
+        self,
+        workspace_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        *,
+        account_id: uuid.UUID,
+        identity: Identity | None = None,
+    ) -> Reservation:
+        """The connect created `account_id`: count it now and close the reservation.
+
+        Counting here (not only when account.connected arrives) closes the window in which the
+        slot would be neither reserved nor used; the event later finds the account counted.
+        """
+        async with self.sessions() as session, session.begin():
+            repo = BillingRepository(session)
+            await repo.lock_workspace(workspace_id)
+            now = self.clock()
+            reservation = await self._owned(repo, workspace_id, reservation_id)
+            if not check_confirmable(reservation, now):
+                return reservation
+            who = identity or _identity_of(reservation)
+            if who is None:
+                raise IdentityRequiredError(reservation_id)
+            await repo.count_account(workspace_id, account_id, who)
+            await repo.mark_confirmed(reservation_id, account_id, now)
+            return await self._owned(repo, workspace_id, reservation_id)
+
+    async def release(self, workspace_id: uuid.UUID, reservation_id: uuid.UUID) -> Reservation:
+        """The connect was abandoned: give the slot back (idempotent)."""
+        async with self.sessions() as session, session.begin():
+            repo = BillingRepository(session)
+            await repo.lock_workspace(workspace_id)
+            now = self.clock()
+            reservation = await self._owned(repo, workspace_id, reservation_id)
+            if check_releasable(reservation, now):
+                await repo.mark_released(reservation_id, now, "released")
+                reservation = await self._owned(repo, workspace_id, reservation_id)
+            return reservation
+
+    async def reservation(self, workspace_id: uuid.UUID, reservation_id: uuid.UUID) -> Reservation:
+        async with self.sessions() as session:
+            return await self._owned(BillingRepository(session), workspace_id, reservation_id)
+
+    async def change_plan(
+        self, workspace_id: uuid.UUID, plan: str, changed_at: datetime | None = None
+    ) -> PlanChange:
+        """Apply a plan change unless a newer one is already recorded.
+
+        A downgrade below usage removes nothing: the counts stay, and `decide` refuses new
+        accounts until the workspace is under the new cap.
+        """
+        known = self.catalogue.get(plan)  # unknown plans are refused, never stored
+        async with self.sessions() as session, session.begin():
+            repo = BillingRepository(session)
+            applied = await repo.set_plan(workspace_id, known.name, changed_at or self.clock())
+            snap = await repo.snapshot(workspace_id, self.clock())
+        return PlanChange(applied=applied, usage=self._usage(snap))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _decide(self, snap: Snapshot) -> Decision:
+        return decide(
+            self.catalogue,
+            self.mode,
+            plan=self.catalogue.effective(snap.plan),
+            used=snap.used,
+            reserved=snap.reserved,
+            known_identity=snap.known_identity,
+        )
+
+    def _usage(self, snap: Snapshot) -> Usage:
+        plan = self.catalogue.effective(snap.plan)
+        return usage_of(
+            self.catalogue, self.mode, plan=plan, used=snap.used, reserved=snap.reserved
+        )
+
+    @staticmethod
+    async def _owned(
+        repo: BillingRepository, workspace_id: uuid.UUID, reservation_id: uuid.UUID
+    ) -> Reservation:
+        reservation = await repo.get_reservation(reservation_id)
+        if reservation is None or reservation.workspace_id != workspace_id:
+            raise ReservationNotFoundError(reservation_id)
+        return reservation
+
+    @staticmethod
+    async def _earlier(
+        repo: BillingRepository,
+        workspace_id: uuid.UUID,
+        identity: Identity | None,
+        reservation_id: uuid.UUID | None,
+        now: datetime,
+    ) -> Reservation | None:
+        """A reservation this request already holds: same caller-chosen id, or same identity."""
+        if reservation_id is not None:
+            existing = await repo.get_reservation(reservation_id)
+            if existing is not None:
+                if existing.workspace_id != workspace_id:
+                    raise ReservationNotFoundError(reservation_id)
+                if existing.state(now) == "pending":
+                    return existing
+                raise ReservationConflictError(reservation_id, existing.state(now))
+        if identity is not None:
+            return await repo.open_reservation_for(workspace_id, identity, now)
+        return None
+
+
+def _identity_of(reservation: Reservation) -> Identity | None:
+    if reservation.platform is None or reservation.platform_account_id is None:
+        return None
+    return Identity(reservation.platform, reservation.platform_account_id)

@@ -1,0 +1,52 @@
+"""Marks expired reservations and forgets settled ones after a retention period.
+
+Housekeeping only: every decision already ignores a reservation past its `expires_at`, so a
+stalled sweeper never holds a slot. Replicas may sweep at the same time; the updates are
+idempotent, so no lock is taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_gate.adapters.repository import BillingRepository
+from mooring.events import utcnow
+
+__all__ = ["ReservationSweeper"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReservationSweeper:
+    sessions: async_sessionmaker[AsyncSession]
+    interval_s: float
+    retention: timedelta
+    clock: Callable[[], datetime] = utcnow
+
+    async def sweep_once(self) -> tuple[int, int]:
+        """(expired now, purged) for one round."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            repo = BillingRepository(session)
+            expired = await repo.expire_due(now)
+            purged = await repo.purge_finished(now - self.retention)
+        if expired or purged:
+            logger.info("reservations swept", extra={"expired": expired, "purged": purged})
+        return expired, purged
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reservation sweep failed; next round retries")
+            await asyncio.sleep(self.interval_s)

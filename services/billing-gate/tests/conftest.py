@@ -1,0 +1,111 @@
+"""A running billing-gate (real PostgreSQL and Kafka, its own topic prefix) driven over ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from billing_gate.config import Settings
+from billing_gate.main import create_app
+from mooring.service.runtime import ServiceRuntime
+from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
+from mooring.testing import unique
+
+TOKEN = "test-service-token"
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient  # carries the service token
+    settings: Settings
+
+    def topic(self, event_type: str) -> str:
+        return self.settings.kafka.topic_prefix + event_type
+
+    @staticmethod
+    def ws(workspace_id: uuid.UUID) -> str:
+        return f"/internal/v1/workspaces/{workspace_id}"
+
+    async def usage(self, workspace_id: uuid.UUID) -> dict[str, object]:
+        r = await self.http.get(f"/v1/workspaces/{workspace_id}/usage")
+        assert r.status_code == 200, r.text
+        body: dict[str, object] = r.json()
+        return body
+
+    async def connect_accounts(
+        self, workspace_id: uuid.UUID, n: int, platform: str = "bluesky"
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Add `n` accounts the way the connector will: reserve with the identity, confirm."""
+        added = []
+        for _ in range(n):
+            handle = f"did:plc:{uuid.uuid4().hex[:12]}"
+            account_id = uuid.uuid4()
+            r = await self.http.post(
+                f"{self.ws(workspace_id)}/reservations",
+                json={"platform": platform, "platform_account_id": handle},
+            )
+            assert r.status_code == 201, r.text
+            c = await self.http.post(
+                f"{self.ws(workspace_id)}/reservations/{r.json()['reservation_id']}/confirm",
+                json={"account_id": str(account_id)},
+            )
+            assert c.status_code == 200, c.text
+            added.append((account_id, handle))
+        return added
+
+
+def service_settings(
+    database: DatabaseSettings, kafka: KafkaSettings, prefix: str, **overrides: object
+) -> Settings:
+    return Settings(
+        kafka=kafka.model_copy(update={"topic_prefix": prefix}),
+        database=database,
+        consumer=ConsumerSettings(max_attempts=2, backoff_ms=10),
+        migrate_on_start=False,
+        relay_enabled=False,
+        service_tokens=[SecretStr(TOKEN)],
+        sweep_interval_s=0.5,
+        # Its own group: other runs on the same cluster would otherwise rebalance this one.
+        consumer_group=unique("billing-gate"),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+async def wait_ready(runtime: ServiceRuntime) -> None:
+    for _ in range(300):
+        if (await runtime.readiness()).ready:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError((await runtime.readiness()).checks)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    database_settings: DatabaseSettings, kafka_settings: KafkaSettings
+) -> AsyncIterator[Running]:
+    settings = service_settings(database_settings, kafka_settings, unique("bg") + ".")
+    app = create_app(settings)
+    runtime: ServiceRuntime = app.state.runtime
+    async with app.router.lifespan_context(app):
+        await wait_ready(runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://billing-gate",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        ) as http:
+            yield Running(app, runtime, http, settings)
+
+
+@pytest.fixture
+def wait_until_ready():
+    return wait_ready

@@ -1,0 +1,186 @@
+"""Usage and plans as projections of real Kafka events, consumed by the running service."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from mooring.events import (
+    AccountConnected,
+    AccountDisconnected,
+    Envelope,
+    Event,
+    WorkspacePlanChanged,
+    utcnow,
+)
+from mooring.messaging.cloudevents import encode_body, encode_headers
+from mooring.testing import header, read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.connected]
+
+
+def connected(ws: uuid.UUID, account: uuid.UUID, handle: str, *, reconnected: bool = False):
+    return Envelope(
+        payload=AccountConnected(
+            account_id=account,
+            workspace_id=ws,
+            platform="mastodon",
+            platform_account_id=handle,
+            reconnected=reconnected,
+            connected_at=utcnow(),
+        ),
+        source="test",
+    )
+
+
+def disconnected(ws: uuid.UUID, account: uuid.UUID, handle: str, reason: str = "removed"):
+    return Envelope(
+        payload=AccountDisconnected(
+            account_id=account,
+            workspace_id=ws,
+            platform="mastodon",
+            platform_account_id=handle,
+            reason=reason,  # type: ignore[arg-type]
+            disconnected_at=utcnow(),
+        ),
+        source="test",
+    )
+
+
+async def publish(service, *envelopes: Envelope[Event]) -> None:
+    """In one partition, in the order given: the test controls the (re-)ordering exactly."""
+    for e in envelopes:
+        await service.runtime.producer.send_and_wait(
+            service.topic(e.topic),
+            value=encode_body(e),
+            key=e.key.encode(),
+            partition=0,
+            headers=[(k, v.encode()) for k, v in encode_headers(e).items()],
+        )
+
+
+async def eventually(probe, expected, timeout_s: float = 30):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await probe()
+        if value == expected or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def known(service, ws: uuid.UUID, handle: str) -> bool:
+    r = await service.http.get(
+        f"{service.ws(ws)}/decision",
+        params={"platform": "mastodon", "platform_account_id": handle},
+    )
+    return r.status_code == 200 and r.json()["reason"] == "known_identity"
+
+
+async def test_duplicated_and_reordered_account_events_leave_usage_right(service) -> None:
+    ws = uuid.uuid4()
+    a, b, c, d, e, marker = (uuid.uuid4() for _ in range(6))
+    b_connected = connected(ws, b, "b")
+    b_redelivered_as_new_event = connected(ws, b, "b")  # same account, another event id
+    await publish(
+        service,
+        disconnected(ws, a, "a"),  # the removal overtakes its connect...
+        connected(ws, a, "a"),  # ...which must not count afterwards
+        b_connected,
+        b_connected,  # exact duplicate
+        b_redelivered_as_new_event,
+        connected(ws, c, "c"),
+        disconnected(ws, c, "c", reason="token_expired"),  # still in the workspace
+        disconnected(ws, c, "c", reason="revoked"),
+        connected(ws, d, "d", reconnected=True),  # a reconnect takes no new slot
+        connected(ws, e, "e"),
+        disconnected(ws, e, "e"),
+        disconnected(ws, e, "e"),  # a removal seen twice
+        connected(ws, marker, "marker"),  # last in the partition: all above are done after it
+    )
+    assert await eventually(lambda: known(service, ws, "marker"), expected=True)
+    usage = await service.usage(ws)
+    assert usage["used"] == 3, usage  # b, c and the marker
+    await asyncio.sleep(0.5)
+    assert (await service.usage(ws))["used"] == 3
+
+
+async def test_account_connected_settles_the_reservation_held_for_it(service) -> None:
+    ws = uuid.uuid4()
+    r = await service.http.post(
+        f"{service.ws(ws)}/reservations",
+        json={"platform": "mastodon", "platform_account_id": "alice@example.social"},
+    )
+    assert r.status_code == 201
+    account = uuid.uuid4()
+    await publish(service, connected(ws, account, "alice@example.social"))
+
+    async def probe() -> tuple[object, object]:
+        usage = await service.usage(ws)
+        return usage["used"], usage["reserved"]
+
+    assert await eventually(probe, expected=(1, 0)) == (1, 0)
+    state = await service.http.get(f"{service.ws(ws)}/reservations/{r.json()['reservation_id']}")
+    assert (state.json()["status"], state.json()["account_id"]) == ("confirmed", str(account))
+
+
+async def test_a_plan_change_by_event_takes_effect_and_the_newest_wins(service) -> None:
+    ws, marker_ws = uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+
+    def plan_changed(workspace: uuid.UUID, plan: str, age_s: int) -> Envelope[Event]:
+        change = WorkspacePlanChanged(
+            workspace_id=workspace, plan=plan, changed_at=now - timedelta(seconds=age_s)
+        )
+        return Envelope(payload=change, source="test")
+
+    await publish(
+        service,
+        plan_changed(ws, "pro", age_s=10),
+        plan_changed(ws, "plus", age_s=60),  # older, delivered late: ignored
+        plan_changed(marker_ws, "max", age_s=0),
+    )
+
+    async def marker_plan() -> object:
+        return (await service.usage(marker_ws))["plan"]
+
+    assert await eventually(marker_plan, expected="max") == "max"
+    usage = await service.usage(ws)
+    assert (usage["plan"], usage["limit"], usage["upgrade_to"]) == ("pro", 30, "max")
+
+
+async def test_a_malformed_event_lands_in_the_dlq(service) -> None:
+    topic = service.topic("account.connected")
+    bad = connected(uuid.uuid4(), uuid.uuid4(), "bad")
+    await service.runtime.producer.send_and_wait(
+        topic,
+        value=b'{"account_id": ',
+        key=bad.key.encode(),
+        headers=[(k, v.encode()) for k, v in encode_headers(bad).items()],
+    )
+    dead = await read_topic(
+        service.settings.kafka.bootstrap_servers,
+        topic + ".dlq",
+        until=lambda rs: any(header(r, "ce_id") == str(bad.id) for r in rs),
+        settle_s=0,
+    )
+    (record,) = [r for r in dead if header(r, "ce_id") == str(bad.id)]
+    assert header(record, "dlq-original-topic") == topic
+    assert header(record, "dlq-consumer-group") == service.settings.consumer_group
+
+
+async def test_an_unknown_plan_in_an_event_is_dead_lettered_not_stored(service) -> None:
+    ws = uuid.uuid4()
+    change = WorkspacePlanChanged(workspace_id=ws, plan="enterprise", changed_at=utcnow())
+    envelope = Envelope(payload=change, source="test")
+    await publish(service, envelope)
+    topic = service.topic("workspace.plan_changed")
+    dead = await read_topic(
+        service.settings.kafka.bootstrap_servers,
+        topic + ".dlq",
+        until=lambda rs: any(header(r, "ce_id") == str(envelope.id) for r in rs),
+        settle_s=0,
+    )
+    (record,) = [r for r in dead if header(r, "ce_id") == str(envelope.id)]
+    assert header(record, "dlq-error-type") == "UnknownPlanError"
+    assert (await service.usage(ws))["plan"] == "starter"
