@@ -24,20 +24,25 @@ def _connect(sim, user="gina", **extra):
     return response.json()
 
 
+def _refresh(sim, refresh_token):
+    return sim.http.post(
+        "/google/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "g-app",
+            "client_secret": "gs",
+        },
+    )
+
+
 def test_round_trip_refresh_does_not_rotate(sim):
     body = _connect(sim, prompt="consent")
     assert body["expires_in"] == 3599
     assert body["access_token"].startswith("ya29.")
-    refresh = body["refresh_token"]
-    data = {
-        "grant_type": "refresh_token",
-        "refresh_token": refresh,
-        "client_id": "g-app",
-        "client_secret": "gs",
-    }
-    first = sim.http.post("/google/token", data=data).json()
+    first = _refresh(sim, body["refresh_token"]).json()
     assert "refresh_token" not in first
-    second = sim.http.post("/google/token", data=data)
+    second = _refresh(sim, body["refresh_token"])
     assert second.status_code == 200
     channels = sim.http.get(
         "/google/youtube/v3/channels",
@@ -61,15 +66,7 @@ def test_revoked_refresh_token_is_invalid_grant_and_api_is_401(sim):
     assert (
         sim.http.post("/google/revoke", params={"token": body["refresh_token"]}).status_code == 200
     )
-    dead = sim.http.post(
-        "/google/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "g-app",
-            "client_secret": "gs",
-        },
-    )
+    dead = _refresh(sim, body["refresh_token"])
     assert dead.status_code == 400
     assert dead.json() == {
         "error": "invalid_grant",
@@ -88,15 +85,7 @@ def test_testing_mode_refresh_tokens_die_after_seven_days(sim):
     sim.control("POST", "/config", {"google_testing_mode": True})
     body = _connect(sim)
     sim.advance(7 * 86400 + 1)
-    dead = sim.http.post(
-        "/google/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "g-app",
-            "client_secret": "gs",
-        },
-    )
+    dead = _refresh(sim, body["refresh_token"])
     assert dead.json()["error"] == "invalid_grant"
 
 

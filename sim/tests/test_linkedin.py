@@ -23,20 +23,24 @@ def _connect(sim, user="carol"):
     return response.json()
 
 
+def _refresh(sim, refresh_token):
+    return sim.http.post(
+        "/linkedin/oauth/v2/accessToken",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "mooring-app",
+            "client_secret": "s",
+        },
+    )
+
+
 def test_round_trip_with_non_rotating_refresh(sim):
     body = _connect(sim)
     assert body["expires_in"] == 5184000
     assert body["refresh_token_expires_in"] == 365 * 86400
     sim.advance(30 * 86400)
-    refreshed = sim.http.post(
-        "/linkedin/oauth/v2/accessToken",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "mooring-app",
-            "client_secret": "s",
-        },
-    ).json()
+    refreshed = _refresh(sim, body["refresh_token"]).json()
     assert refreshed["refresh_token"] == body["refresh_token"]
     assert refreshed["access_token"] != body["access_token"]
     # The refresh token's clock runs from the first consent.
@@ -46,15 +50,7 @@ def test_round_trip_with_non_rotating_refresh(sim):
     )
     assert info.status_code == 200
     assert info.json()["name"] == "Carol"
-    again = sim.http.post(
-        "/linkedin/oauth/v2/accessToken",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "mooring-app",
-            "client_secret": "s",
-        },
-    )
+    again = _refresh(sim, body["refresh_token"])
     assert again.status_code == 200
 
 
@@ -71,15 +67,7 @@ def test_expired_token_is_401_with_service_error_code(sim):
 def test_revoked_refresh_is_invalid_grant(sim):
     body = _connect(sim)
     sim.control("POST", "/tokens/revoke", {"platform": "linkedin-page", "user": "carol"})
-    response = sim.http.post(
-        "/linkedin/oauth/v2/accessToken",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "mooring-app",
-            "client_secret": "s",
-        },
-    )
+    response = _refresh(sim, body["refresh_token"])
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 

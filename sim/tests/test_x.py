@@ -1,28 +1,48 @@
 """X: PKCE is mandatory, codes are single-use and short-lived, refresh tokens rotate."""
 
 SCOPES = "tweet.read tweet.write users.read offline.access"
+TOKEN = "/x/2/oauth2/token"
 
 
-def _connect(sim, user="alice"):
+def _authorize(sim, user="alice", scope=SCOPES):
     verifier, challenge = sim.pkce()
     back = sim.consent(
         "/x/i/oauth2/authorize",
         user=user,
-        scope=SCOPES,
+        scope=scope,
         code_challenge=challenge,
         code_challenge_method="S256",
     )
-    response = sim.http.post(
-        "/x/2/oauth2/token",
+    return back, verifier
+
+
+def _redeem(sim, code, verifier, redirect_uri=None):
+    return sim.http.post(
+        TOKEN,
         data={
             "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": sim.redirect,
+            "code": code,
+            "redirect_uri": redirect_uri or sim.redirect,
             "code_verifier": verifier,
             "client_id": "mooring-app",
         },
     )
-    return back, verifier, response
+
+
+def _refresh(sim, refresh_token):
+    return sim.http.post(
+        TOKEN,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "mooring-app",
+        },
+    )
+
+
+def _connect(sim, user="alice"):
+    back, verifier = _authorize(sim, user)
+    return back, verifier, _redeem(sim, back["code"], verifier)
 
 
 def test_consent_code_token_refresh_profile_round_trip(sim):
@@ -33,14 +53,7 @@ def test_consent_code_token_refresh_profile_round_trip(sim):
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 7200
     assert set(body["scope"].split()) == set(SCOPES.split())
-    refreshed = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "mooring-app",
-        },
-    )
+    refreshed = _refresh(sim, body["refresh_token"])
     assert refreshed.status_code == 200
     new = refreshed.json()
     assert new["refresh_token"] != body["refresh_token"]
@@ -52,9 +65,8 @@ def test_consent_code_token_refresh_profile_round_trip(sim):
 def test_used_refresh_token_is_dead(sim):
     _, _, response = _connect(sim)
     old = response.json()["refresh_token"]
-    data = {"grant_type": "refresh_token", "refresh_token": old, "client_id": "mooring-app"}
-    assert sim.http.post("/x/2/oauth2/token", data=data).status_code == 200
-    again = sim.http.post("/x/2/oauth2/token", data=data)
+    assert _refresh(sim, old).status_code == 200
+    again = _refresh(sim, old)
     assert again.status_code == 400
     assert again.json() == {
         "error": "invalid_request",
@@ -65,13 +77,11 @@ def test_used_refresh_token_is_dead(sim):
 def test_confidential_client_uses_basic_auth_and_missing_auth_is_401(sim):
     _, _, response = _connect(sim)
     refresh = response.json()["refresh_token"]
-    missing = sim.http.post(
-        "/x/2/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
-    )
+    missing = sim.http.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": refresh})
     assert missing.status_code == 401
     assert missing.json()["error"] == "unauthorized_client"
     basic = sim.http.post(
-        "/x/2/oauth2/token",
+        TOKEN,
         data={"grant_type": "refresh_token", "refresh_token": refresh},
         auth=("mooring-app", "secret"),
     )
@@ -90,79 +100,25 @@ def test_pkce_is_required_and_checked(sim):
         },
     )
     assert no_pkce.status_code == 400
-    _, challenge = sim.pkce()
-    back = sim.consent(
-        "/x/i/oauth2/authorize",
-        scope=SCOPES,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    wrong = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": sim.redirect,
-            "code_verifier": "not-the-verifier",
-            "client_id": "mooring-app",
-        },
-    )
+    back, _ = _authorize(sim)
+    wrong = _redeem(sim, back["code"], "not-the-verifier")
     assert wrong.status_code == 400
 
 
 def test_code_is_single_use_and_redirect_must_match(sim):
     back, verifier, first = _connect(sim)
     assert first.status_code == 200
-    reuse = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": sim.redirect,
-            "code_verifier": verifier,
-            "client_id": "mooring-app",
-        },
-    )
+    reuse = _redeem(sim, back["code"], verifier)
     assert reuse.status_code == 400
-    verifier, challenge = sim.pkce()
-    back = sim.consent(
-        "/x/i/oauth2/authorize",
-        scope=SCOPES,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    other = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": "http://127.0.0.1:1/other",
-            "code_verifier": verifier,
-            "client_id": "mooring-app",
-        },
-    )
+    back, verifier = _authorize(sim)
+    other = _redeem(sim, back["code"], verifier, redirect_uri="http://127.0.0.1:1/other")
     assert other.status_code == 400
 
 
 def test_code_expires_after_30_seconds(sim):
-    verifier, challenge = sim.pkce()
-    back = sim.consent(
-        "/x/i/oauth2/authorize",
-        scope=SCOPES,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
+    back, verifier = _authorize(sim)
     sim.advance(31)
-    late = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": sim.redirect,
-            "code_verifier": verifier,
-            "client_id": "mooring-app",
-        },
-    )
+    late = _redeem(sim, back["code"], verifier)
     assert late.status_code == 400
 
 
@@ -179,33 +135,11 @@ def test_access_token_expires_after_two_hours_and_revoke_kills_it(sim):
         "/x/2/oauth2/revoke", data={"token": body["refresh_token"], "client_id": "mooring-app"}
     )
     assert revoked.json() == {"revoked": True}
-    dead = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "mooring-app",
-        },
-    )
+    dead = _refresh(sim, body["refresh_token"])
     assert dead.status_code == 400
 
 
 def test_no_refresh_token_without_offline_access(sim):
-    verifier, challenge = sim.pkce()
-    back = sim.consent(
-        "/x/i/oauth2/authorize",
-        scope="tweet.read users.read",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    body = sim.http.post(
-        "/x/2/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": back["code"],
-            "redirect_uri": sim.redirect,
-            "code_verifier": verifier,
-            "client_id": "mooring-app",
-        },
-    ).json()
+    back, verifier = _authorize(sim, scope="tweet.read users.read")
+    body = _redeem(sim, back["code"], verifier).json()
     assert "refresh_token" not in body

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from mooring.platforms import descriptions
-from mooring.platforms.classify import utc_now
 from mooring.platforms.descriptions import AccountType
-from mooring.platforms.http import Clock, bearer, optional_str, require_str
+from mooring.platforms.http import bearer, optional_str, require_str
 from mooring.platforms.oauth_adapter import OAuthAdapter
 from mooring.platforms.results import Candidate, Profile, TokenSet
 from mooring.platforms.settings import LinkedInSettings
@@ -25,26 +22,9 @@ _ADMIN_ROLES = frozenset({"ADMINISTRATOR", "CONTENT_ADMINISTRATOR"})
 _ORG_PROJECTION = "(elements*(*,organization~(id,localizedName,vanityName)))"
 
 
-class LinkedInAdapter(OAuthAdapter):
+class LinkedInAdapter(OAuthAdapter[LinkedInSettings]):
     DESCRIPTION = descriptions.LINKEDIN
     SIGNALS = ErrorSignals(api=linkedin_signals, token=linkedin_signals)
-
-    def __init__(
-        self,
-        settings: LinkedInSettings,
-        *,
-        http_client: httpx.AsyncClient,
-        timeout: httpx.Timeout,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            http_client=http_client,
-            timeout=timeout,
-            clock=clock,
-        )
-        self._settings = settings
 
     def authorize_url(self) -> str:
         return f"{self._settings.auth_base}/oauth/v2/authorization"
@@ -72,9 +52,6 @@ class LinkedInAdapter(OAuthAdapter):
         return await self._http.call(
             "GET", f"{self._settings.api_base}/v2/userinfo", headers=bearer(tokens.access_token)
         )
-
-    async def refresh(self, tokens: TokenSet) -> TokenSet:
-        return await self._refresh_grant(tokens)
 
     async def _who_am_i(self, tokens: TokenSet) -> None:
         await self._userinfo(tokens)

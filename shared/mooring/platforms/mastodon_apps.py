@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.db.tables import platform_apps
+from mooring.vault import platform_app_aad
 
 __all__ = [
     "InMemoryMastodonAppStore",
@@ -75,7 +76,7 @@ _PLATFORM = "mastodon"
 
 
 def _aad(instance: str) -> str:
-    return f"platform_app:{_PLATFORM}:{instance}"
+    return platform_app_aad(_PLATFORM, instance)
 
 
 class SqlMastodonAppStore:

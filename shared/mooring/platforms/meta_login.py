@@ -8,24 +8,52 @@ the token in the query, outside what Authlib's client models.
 
 from __future__ import annotations
 
+from typing import Any, Protocol, TypeVar
+
 from pydantic import SecretStr
 
 from mooring.platforms import oauth
-from mooring.platforms.oauth_adapter import OAuthAdapter, clean_code
+from mooring.platforms.http import bearer
+from mooring.platforms.oauth_adapter import OAuthAdapter, OAuthClientSettings
 from mooring.platforms.results import TokenSet
 from mooring.platforms.signals import ErrorSignals, meta_signals
 
-__all__ = ["MetaLoginAdapter"]
+__all__ = ["MetaLoginAdapter", "MetaLoginSettings"]
 
 
-class MetaLoginAdapter(OAuthAdapter):
+class MetaLoginSettings(OAuthClientSettings, Protocol):
+    @property
+    def auth_base(self) -> str: ...
+
+    @property
+    def graph_base(self) -> str: ...
+
+    @property
+    def graph_version(self) -> str: ...
+
+
+MetaSettingsT = TypeVar("MetaSettingsT", bound=MetaLoginSettings)
+
+
+class MetaLoginAdapter(OAuthAdapter[MetaSettingsT]):
+    """Subclasses name the grant types and the token endpoint, which is on a different host for
+    Instagram (api.instagram.com) than for Threads (graph.threads.net)."""
+
     SIGNALS = ErrorSignals(api=meta_signals, token=meta_signals)
     SCOPE_SEPARATOR = ","
     EXCHANGE_GRANT: str
     REFRESH_GRANT: str
 
-    def graph_base(self) -> str:
-        raise NotImplementedError
+    def authorize_url(self) -> str:
+        return f"{self._settings.auth_base}/oauth/authorize"
+
+    async def _me(self, tokens: TokenSet, fields: str) -> dict[str, Any]:
+        return await self._http.call(
+            "GET",
+            f"{self._settings.graph_base}/{self._settings.graph_version}/me",
+            params={"fields": fields},
+            headers=bearer(tokens.access_token),
+        )
 
     async def exchange_code(
         self,
@@ -35,17 +63,12 @@ class MetaLoginAdapter(OAuthAdapter):
         code_verifier: SecretStr | None = None,
         service_url: str | None = None,  # noqa: ARG002
     ) -> TokenSet:
-        short = await oauth.exchange_code(
-            self._token_http,
-            self._app,
-            self.token_url(),
-            code=clean_code(code),
-            redirect_uri=redirect_uri,
-            code_verifier=code_verifier,
+        short = await self._code_grant(
+            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )
         body = await self._http.call(
             "GET",
-            f"{self.graph_base()}/access_token",
+            f"{self._settings.graph_base}/access_token",
             params={
                 "grant_type": self.EXCHANGE_GRANT,
                 "client_id": self._app.client_id,
@@ -60,7 +83,7 @@ class MetaLoginAdapter(OAuthAdapter):
         self._check_extendable(tokens)
         body = await self._http.call(
             "GET",
-            f"{self.graph_base()}/refresh_access_token",
+            f"{self._settings.graph_base}/refresh_access_token",
             params={
                 "grant_type": self.REFRESH_GRANT,
                 "access_token": tokens.access_token.get_secret_value(),

@@ -1,11 +1,15 @@
 """The common shape of a standard OAuth 2 adapter: authorize URL, code exchange, refresh grant.
 
 Subclasses name their endpoints and token-endpoint client authentication; platforms whose
-protocol departs from RFC 6749 (TikTok's `client_key`, Meta's GET token endpoint, Mastodon's
-per-instance hosts) override the steps that differ.
+protocol departs from RFC 6749 override the steps that differ (Instagram and Threads extend a
+long-lived token instead of a refresh grant, `MetaLoginAdapter`). TikTok's `client_key`,
+Facebook's GET token endpoint and Mastodon's per-instance hosts do not fit at all and build on
+`BaseAdapter` directly.
 """
 
 from __future__ import annotations
+
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -17,24 +21,37 @@ from mooring.platforms.http import Clock
 from mooring.platforms.oauth import ClientAuthMethod, OAuthApp
 from mooring.platforms.results import AuthorizationRequest, TokenSet
 
-__all__ = ["OAuthAdapter"]
+__all__ = ["OAuthAdapter", "OAuthClientSettings"]
 
 
-class OAuthAdapter(BaseAdapter):
+class OAuthClientSettings(Protocol):
+    """Who we are to the platform; each platform's settings add its hosts."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def client_secret(self) -> SecretStr: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=OAuthClientSettings)
+
+
+class OAuthAdapter(BaseAdapter, Generic[SettingsT]):
     CLIENT_AUTH: ClientAuthMethod = "client_secret_post"
     SCOPE_SEPARATOR = " "
 
     def __init__(
         self,
+        settings: SettingsT,
         *,
-        client_id: str,
-        client_secret: SecretStr,
         http_client: httpx.AsyncClient,
         timeout: httpx.Timeout,
         clock: Clock = utc_now,
     ) -> None:
         super().__init__(http_client=http_client, timeout=timeout, clock=clock)
-        self._app = OAuthApp(client_id, client_secret, self.CLIENT_AUTH)
+        self._settings = settings
+        self._app = OAuthApp(settings.client_id, settings.client_secret, self.CLIENT_AUTH)
         self._token_http = self._http.with_signals(self.SIGNALS.token)
 
     # Endpoints -------------------------------------------------------------------------------
@@ -84,7 +101,16 @@ class OAuthAdapter(BaseAdapter):
         code_verifier: SecretStr | None = None,
         service_url: str | None = None,  # noqa: ARG002 - only Mastodon has instances
     ) -> TokenSet:
-        body = await oauth.exchange_code(
+        body = await self._code_grant(
+            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+        return oauth.token_set_from(body, platform=self.platform, now=self.now())
+
+    async def _code_grant(
+        self, *, code: str, redirect_uri: str, code_verifier: SecretStr | None
+    ) -> dict[str, Any]:
+        """The token endpoint's raw answer to the authorization code."""
+        return await oauth.exchange_code(
             self._token_http,
             self._app,
             self.token_url(),
@@ -92,9 +118,10 @@ class OAuthAdapter(BaseAdapter):
             redirect_uri=redirect_uri,
             code_verifier=code_verifier,
         )
-        return oauth.token_set_from(body, platform=self.platform, now=self.now())
 
-    async def _refresh_grant(self, tokens: TokenSet) -> TokenSet:
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """The RFC 6749 refresh grant. It serves rotating and non-rotating refresh tokens alike,
+        because `token_set_from` keeps the previous refresh token when the answer has none."""
         self._require_refresh_token(tokens)
         assert tokens.refresh_token is not None  # noqa: S101 - checked just above
         body = await oauth.refresh_grant(

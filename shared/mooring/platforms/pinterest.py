@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 
 from mooring.platforms import descriptions
-from mooring.platforms.classify import utc_now
-from mooring.platforms.http import Clock, bearer, optional_str, require_str
+from mooring.platforms.http import bearer, optional_str, require_str
 from mooring.platforms.oauth_adapter import OAuthAdapter
 from mooring.platforms.outcomes import Classification
 from mooring.platforms.results import Profile, TokenSet
@@ -27,28 +26,11 @@ def pinterest_token_signals(status: int, body: Any) -> Classification | None:
     return pinterest_signals(status, body)
 
 
-class PinterestAdapter(OAuthAdapter):
+class PinterestAdapter(OAuthAdapter[PinterestSettings]):
     DESCRIPTION = descriptions.PINTEREST
     SIGNALS = ErrorSignals(api=pinterest_signals, token=pinterest_token_signals)
     CLIENT_AUTH = "client_secret_basic"
     SCOPE_SEPARATOR = ","
-
-    def __init__(
-        self,
-        settings: PinterestSettings,
-        *,
-        http_client: httpx.AsyncClient,
-        timeout: httpx.Timeout,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            http_client=http_client,
-            timeout=timeout,
-            clock=clock,
-        )
-        self._settings = settings
 
     def authorize_url(self) -> str:
         return f"{self._settings.auth_base}/oauth/"
@@ -74,9 +56,6 @@ class PinterestAdapter(OAuthAdapter):
             display_name=optional_str(body, "business_name") or username,
             avatar_url=optional_str(body, "profile_image"),
         )
-
-    async def refresh(self, tokens: TokenSet) -> TokenSet:
-        return await self._refresh_grant(tokens)
 
     async def _who_am_i(self, tokens: TokenSet) -> None:
         await self._user_account(tokens)

@@ -3,11 +3,8 @@ single-use refresh tokens (platforms.md §3.3)."""
 
 from __future__ import annotations
 
-import httpx
-
 from mooring.platforms import descriptions
-from mooring.platforms.classify import utc_now
-from mooring.platforms.http import Clock, bearer, malformed, optional_str, require_str
+from mooring.platforms.http import bearer, malformed, optional_str, require_str
 from mooring.platforms.oauth_adapter import OAuthAdapter
 from mooring.platforms.results import Profile, TokenSet
 from mooring.platforms.settings import XSettings
@@ -16,27 +13,10 @@ from mooring.platforms.signals import ErrorSignals, oauth_signals, x_signals
 __all__ = ["XAdapter"]
 
 
-class XAdapter(OAuthAdapter):
+class XAdapter(OAuthAdapter[XSettings]):
     DESCRIPTION = descriptions.X
     SIGNALS = ErrorSignals(api=oauth_signals, token=x_signals)
     CLIENT_AUTH = "client_secret_basic"
-
-    def __init__(
-        self,
-        settings: XSettings,
-        *,
-        http_client: httpx.AsyncClient,
-        timeout: httpx.Timeout,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            http_client=http_client,
-            timeout=timeout,
-            clock=clock,
-        )
-        self._settings = settings
 
     def authorize_url(self) -> str:
         return f"{self._settings.auth_base}/i/oauth2/authorize"
@@ -60,9 +40,6 @@ class XAdapter(OAuthAdapter):
             display_name=optional_str(data, "name"),
             avatar_url=optional_str(data, "profile_image_url"),
         )
-
-    async def refresh(self, tokens: TokenSet) -> TokenSet:
-        return await self._refresh_grant(tokens)
 
     async def _who_am_i(self, tokens: TokenSet) -> None:
         await self._http.call(

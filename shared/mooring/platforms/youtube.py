@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from mooring.platforms import descriptions
-from mooring.platforms.classify import utc_now
 from mooring.platforms.descriptions import AccountType
 from mooring.platforms.exceptions import PolicyError
-from mooring.platforms.http import Clock, bearer, optional_str, require_str
+from mooring.platforms.http import bearer, optional_str, require_str
 from mooring.platforms.oauth_adapter import OAuthAdapter
 from mooring.platforms.outcomes import Classification
 from mooring.platforms.results import Candidate, Profile, TokenSet
@@ -21,26 +18,9 @@ from mooring.platforms.signals import ErrorSignals, google_signals
 __all__ = ["YouTubeAdapter"]
 
 
-class YouTubeAdapter(OAuthAdapter):
+class YouTubeAdapter(OAuthAdapter[YouTubeSettings]):
     DESCRIPTION = descriptions.YOUTUBE
     SIGNALS = ErrorSignals(api=google_signals, token=google_signals)
-
-    def __init__(
-        self,
-        settings: YouTubeSettings,
-        *,
-        http_client: httpx.AsyncClient,
-        timeout: httpx.Timeout,
-        clock: Clock = utc_now,
-    ) -> None:
-        super().__init__(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            http_client=http_client,
-            timeout=timeout,
-            clock=clock,
-        )
-        self._settings = settings
 
     def authorize_url(self) -> str:
         return f"{self._settings.auth_base}/o/oauth2/v2/auth"
@@ -88,9 +68,6 @@ class YouTubeAdapter(OAuthAdapter):
                 self.platform, Classification.policy("no_channel", detail="no YouTube channel")
             )
         return candidates[0].profile()
-
-    async def refresh(self, tokens: TokenSet) -> TokenSet:
-        return await self._refresh_grant(tokens)
 
     async def _who_am_i(self, tokens: TokenSet) -> None:
         await self._channels(tokens, "id")

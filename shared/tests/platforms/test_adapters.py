@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from mooring.platforms import (
     Outcome,
     PlatformError,
@@ -15,7 +17,6 @@ from mooring.platforms import (
 )
 from mooring.platforms.simulator import simulator_settings
 from mooring.platforms.testing import ManualClock, Recorder, form_of, json_response
-from pydantic import SecretStr
 
 SETTINGS = simulator_settings(
     "http://sim.test", client_id="cid", client_secret="client-secret-value"

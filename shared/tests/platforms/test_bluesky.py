@@ -3,11 +3,12 @@ import json
 
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from mooring.platforms import AppPasswordRequiredError, BlueskyAdapter, UnsafeURLError
 from mooring.platforms.bluesky_identity import jwt_expiry
 from mooring.platforms.settings import BlueskySettings
 from mooring.platforms.testing import FakeResolver, ManualClock, Recorder, json_response
-from pydantic import SecretStr
 
 
 def jwt(exp: int) -> str:

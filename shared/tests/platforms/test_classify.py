@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from mooring.platforms import Outcome, PlatformSettings, TokenSet, get_adapter
 from mooring.platforms.classify import classify_response, parse_retry_after
 from mooring.platforms.signals import (
@@ -14,7 +16,6 @@ from mooring.platforms.signals import (
     x_signals,
 )
 from mooring.platforms.testing import Recorder, json_response
-from pydantic import SecretStr
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

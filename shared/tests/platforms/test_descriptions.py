@@ -1,5 +1,6 @@
 import httpx
 import pytest
+
 from mooring.platforms import (
     AuthMethod,
     PlatformError,

@@ -1,9 +1,10 @@
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from mooring.platforms import InMemoryMastodonAppStore, MastodonAdapter, MastodonApp, PolicyError
 from mooring.platforms.settings import MastodonSettings
 from mooring.platforms.testing import FakeResolver, ManualClock, Recorder, form_of, json_response
-from pydantic import SecretStr
 
 INSTANCE = "https://social.example"
 

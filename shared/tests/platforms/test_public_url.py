@@ -1,5 +1,6 @@
 import httpx
 import pytest
+
 from mooring.platforms import MastodonAdapter, Outcome, UnsafeURLError, UrlGuard
 from mooring.platforms.http import PlatformHttp
 from mooring.platforms.settings import MastodonSettings

@@ -17,6 +17,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from mooring.platforms import (
     AppPasswordRequiredError,
     BlueskyAdapter,
@@ -37,7 +39,6 @@ from mooring.platforms import (
 )
 from mooring.platforms.simulator import simulator_settings
 from mooring.platforms.testing import ManualClock
-from pydantic import SecretStr
 
 REDIRECT = "http://127.0.0.1:1/callback"
 APP_PASSWORD = SecretStr("abcd-efgh-ijkl-mnop")

@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route
 
 from platform_sim.consent import ConsentPolicy, authorize
 from platform_sim.lifetimes import GOOGLE_ACCESS, GOOGLE_TESTING_REFRESH
-from platform_sim.oauth import oauth_error, redeem
+from platform_sim.oauth import live_refresh_token, oauth_error, redeem_form
 from platform_sim.state import SimState
 from platform_sim.store import Grant, Token, TokenKind
 from platform_sim.users import Channel, User
@@ -110,14 +110,7 @@ def mount(state: SimState) -> Mount:  # noqa: C901, PLR0915 - handlers share one
             return oauth_error("invalid_client", "The OAuth client was not found.", 401)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            problem, code = redeem(
-                state,
-                PROVIDER,
-                form.get("code"),
-                client_id,
-                form.get("redirect_uri"),
-                form.get("code_verifier"),
-            )
+            problem, code = redeem_form(state, PROVIDER, form, client_id)
             if problem is not None or code is None:
                 return oauth_error("invalid_grant", "Bad Request")
             offline = code.extra.get("access_type") == "offline"
@@ -134,11 +127,11 @@ def mount(state: SimState) -> Mount:  # noqa: C901, PLR0915 - handlers share one
                 ).value
             return json_response(body)
         if grant_type == "refresh_token":
-            found = state.store.lookup(form.get("refresh_token"), TokenKind.REFRESH, PROVIDER)
-            if not found.ok or found.token is None or found.token.grant.client_id != client_id:
+            used = live_refresh_token(state, PROVIDER, form, client_id)
+            if used is None:
                 return oauth_error("invalid_grant", "Token has been expired or revoked.")
             # Not rotating: no refresh_token in the answer; the caller keeps the one it has.
-            return json_response(access(found.token.grant))
+            return json_response(access(used.grant))
         return oauth_error("unsupported_grant_type", "Invalid grant_type: " + str(grant_type))
 
     async def revoke(request: Request) -> Response:

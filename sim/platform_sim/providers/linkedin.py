@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route
 
 from platform_sim.consent import ConsentPolicy, authorize
 from platform_sim.lifetimes import LINKEDIN_ACCESS, LINKEDIN_REFRESH
-from platform_sim.oauth import oauth_error, redeem
+from platform_sim.oauth import live_refresh_token, oauth_error, redeem_form
 from platform_sim.state import SimState
 from platform_sim.store import Grant, TokenKind, TokenStatus
 from platform_sim.users import Org, User
@@ -82,25 +82,18 @@ def mount(state: SimState) -> Mount:  # noqa: C901, PLR0915 - handlers share one
             return oauth_error("invalid_client", "Client authentication failed", 401)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            problem, code = redeem(
-                state,
-                PROVIDER,
-                form.get("code"),
-                client_id,
-                form.get("redirect_uri"),
-                form.get("code_verifier"),
-            )
+            problem, code = redeem_form(state, PROVIDER, form, client_id)
             if problem is not None or code is None:
                 return oauth_error("invalid_request", _CODE_PROBLEM)
             grant = state.store.new_grant(PROVIDER, code.user, client_id, code.scopes)
             grant.refresh_expires_at = grant.created_at + LINKEDIN_REFRESH
             return json_response(issue(grant))
         if grant_type == "refresh_token":
-            found = state.store.lookup(form.get("refresh_token"), TokenKind.REFRESH, PROVIDER)
-            if not found.ok or found.token is None or found.token.grant.client_id != client_id:
+            used = live_refresh_token(state, PROVIDER, form, client_id)
+            if used is None:
                 return oauth_error("invalid_grant", "Token has been expired or revoked.")
             # Not rotating: the same refresh token comes back, its clock untouched.
-            return json_response(issue(found.token.grant, refresh_value=found.token.value))
+            return json_response(issue(used.grant, refresh_value=used.value))
         return oauth_error("unsupported_grant_type", "grant_type is not supported")
 
     async def revoke(request: Request) -> Response:

@@ -16,7 +16,7 @@ from platform_sim.providers.graph import StripGraphVersion, dead_token, meta_err
 from platform_sim.state import SimState
 from platform_sim.store import Grant, TokenKind, TokenStatus
 from platform_sim.users import User
-from platform_sim.web import body_params, json_response, select_fields
+from platform_sim.web import bearer, body_params, json_response, select_fields
 
 __all__ = ["LongLivedSpec", "mount_long_lived"]
 
@@ -32,13 +32,6 @@ class LongLivedSpec:
     profile_default: tuple[str, ...]
     code_error: Callable[[RedeemError, str], Response]
     code_success: Callable[[str, User, Grant], dict[str, Any]]
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.query_params.get("access_token") or None
 
 
 def mount_long_lived(state: SimState, spec: LongLivedSpec) -> Mount:  # noqa: C901
@@ -106,7 +99,7 @@ def mount_long_lived(state: SimState, spec: LongLivedSpec) -> Mount:  # noqa: C9
         )
 
     async def me(request: Request) -> Response:
-        found = state.store.lookup(_bearer(request), TokenKind.ACCESS, provider)
+        found = state.store.lookup(bearer(request), TokenKind.ACCESS, provider)
         if not found.ok or found.token is None:
             return dead_token(found.status)
         user = state.users.ensure(provider, found.token.grant.user)

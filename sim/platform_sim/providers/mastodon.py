@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
 from platform_sim.consent import AuthorizeRequest, ConsentPolicy, authorize, split_scopes
-from platform_sim.oauth import oauth_error, redeem
+from platform_sim.oauth import oauth_error, redeem_form
 from platform_sim.state import SimState
 from platform_sim.store import TokenKind
 from platform_sim.users import User
@@ -114,14 +114,7 @@ def mount(state: SimState) -> Mount:  # noqa: C901 - handlers share one closure
                 "unsupported_grant_type",
                 "The authorization grant type is not supported by the authorization server.",
             )
-        problem, code = redeem(
-            state,
-            provider,
-            form.get("code"),
-            app.client_id,
-            form.get("redirect_uri"),
-            form.get("code_verifier"),
-        )
+        problem, code = redeem_form(state, provider, form, app.client_id)
         if problem is not None or code is None:
             return oauth_error("invalid_grant", _INVALID_GRANT)
         scopes = code.scopes or ("read",)

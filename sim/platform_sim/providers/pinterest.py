@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route
 
 from platform_sim.consent import ConsentPolicy, authorize
 from platform_sim.lifetimes import PINTEREST_ACCESS, PINTEREST_REFRESH
-from platform_sim.oauth import redeem
+from platform_sim.oauth import live_refresh_token, redeem
 from platform_sim.state import SimState
 from platform_sim.store import Grant, TokenKind
 from platform_sim.web import basic_auth, bearer, body_params, json_response
@@ -57,12 +57,12 @@ def mount(state: SimState) -> Mount:  # noqa: C901 - handlers share one closure
             grant = state.store.new_grant(PROVIDER, code.user, client_id, code.scopes)
             return json_response(issue(grant, "authorization_code"))
         if grant_type == "refresh_token":
-            found = state.store.lookup(form.get("refresh_token"), TokenKind.REFRESH, PROVIDER)
-            if not found.ok or found.token is None or found.token.grant.client_id != client_id:
+            used = live_refresh_token(state, PROVIDER, form, client_id)
+            if used is None:
                 return json_response({"code": 1, "message": "Invalid refresh token."}, 400)
             # Continuous refresh: every refresh issues a new refresh token; the used one dies.
-            state.store.retire(found.token)
-            return json_response(issue(found.token.grant, "refresh_token"))
+            state.store.retire(used)
+            return json_response(issue(used.grant, "refresh_token"))
         return json_response({"code": 1, "message": "Invalid grant_type."}, 400)
 
     async def user_account(request: Request) -> Response:

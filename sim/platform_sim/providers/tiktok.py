@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route
 
 from platform_sim.consent import ConsentPolicy, authorize
 from platform_sim.lifetimes import TIKTOK_ACCESS, TIKTOK_REFRESH
-from platform_sim.oauth import RedeemError, oauth_error, redeem
+from platform_sim.oauth import RedeemError, live_refresh_token, oauth_error, redeem_form
 from platform_sim.state import SimState
 from platform_sim.store import Grant, TokenKind
 from platform_sim.web import bearer, body_params, json_response
@@ -63,15 +63,7 @@ def mount(state: SimState) -> Mount:  # noqa: C901 - handlers share one closure
             )
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            problem, code = redeem(
-                state,
-                PROVIDER,
-                form.get("code"),
-                client_key,
-                form.get("redirect_uri"),
-                form.get("code_verifier"),
-                allow_hex=True,
-            )
+            problem, code = redeem_form(state, PROVIDER, form, client_key, allow_hex=True)
             if problem is not None or code is None:
                 message = _CODE_MESSAGES.get(
                     problem or RedeemError.UNKNOWN, "Authorization code is invalid."
@@ -80,14 +72,14 @@ def mount(state: SimState) -> Mount:  # noqa: C901 - handlers share one closure
             grant = state.store.new_grant(PROVIDER, code.user, client_key, code.scopes)
             return json_response(issue(grant))
         if grant_type == "refresh_token":
-            found = state.store.lookup(form.get("refresh_token"), TokenKind.REFRESH, PROVIDER)
-            if not found.ok or found.token is None or found.token.grant.client_id != client_key:
+            used = live_refresh_token(state, PROVIDER, form, client_key)
+            if used is None:
                 return oauth_error(
                     "invalid_grant", "Refresh token is invalid or expired.", log_id=_log_id()
                 )
             # "The previous refresh token stops working once a new one is issued."
-            state.store.retire(found.token)
-            return json_response(issue(found.token.grant))
+            state.store.retire(used)
+            return json_response(issue(used.grant))
         return oauth_error("invalid_request", "grant_type is invalid.", log_id=_log_id())
 
     async def revoke(request: Request) -> Response:

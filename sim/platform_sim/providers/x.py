@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route
 
 from platform_sim.consent import ConsentPolicy, authorize
 from platform_sim.lifetimes import X_ACCESS, X_CODE_TTL
-from platform_sim.oauth import oauth_error, redeem
+from platform_sim.oauth import live_refresh_token, oauth_error, redeem_form
 from platform_sim.state import SimState
 from platform_sim.store import Grant, TokenKind
 from platform_sim.web import basic_auth, bearer, body_params, json_response
@@ -57,24 +57,17 @@ def mount(state: SimState) -> Mount:  # noqa: C901 - handlers share one closure
             return oauth_error("unauthorized_client", "Missing valid authorization header", 401)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            problem, code = redeem(
-                state,
-                PROVIDER,
-                form.get("code"),
-                client_id,
-                form.get("redirect_uri"),
-                form.get("code_verifier"),
-            )
+            problem, code = redeem_form(state, PROVIDER, form, client_id)
             if problem is not None or code is None:
                 return oauth_error("invalid_request", _INVALID)
             grant = state.store.new_grant(PROVIDER, code.user, client_id, code.scopes)
             return json_response(issue(grant))
         if grant_type == "refresh_token":
-            found = state.store.lookup(form.get("refresh_token"), TokenKind.REFRESH, PROVIDER)
-            if not found.ok or found.token is None or found.token.grant.client_id != client_id:
+            used = live_refresh_token(state, PROVIDER, form, client_id)
+            if used is None:
                 return oauth_error("invalid_request", _INVALID)
-            state.store.retire(found.token)
-            return json_response(issue(found.token.grant))
+            state.store.retire(used)
+            return json_response(issue(used.grant))
         return oauth_error("invalid_request", "Missing required parameter [grant_type].")
 
     async def revoke(request: Request) -> Response:
