@@ -3,13 +3,16 @@
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+
 from mooring.settings import DatabaseSettings, KafkaSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.connected]
@@ -29,14 +32,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_one(package: str, prefix: str, env: dict[str, str]) -> None:
+async def run_one(package: str, prefix: str, env: dict[str, str], tmp: Path) -> None:
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", package,
-        env=env | {f"{prefix}_HTTP_PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    # A file, not a pipe: a pipe nobody reads until exit would block a chatty service.
+    stderr = tmp / f"{package}.log"
+    with stderr.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", package,
+            env=env | {f"{prefix}_HTTP_PORT": str(port)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=5) as client:
@@ -57,6 +63,10 @@ async def run_one(package: str, prefix: str, env: dict[str, str]) -> None:
             assert (await client.get("/health/live")).json() == {"status": "alive"}
             metrics = await client.get("/metrics")
             assert f'mooring_ready{{service="{package.replace("_", "-")}"}} 1.0' in metrics.text
+            assert re.search(
+                r'mooring_http_request_seconds_count\{[^}]*route="/health/ready"[^}]*status="200"',
+                metrics.text,
+            ), "request latency is measured per route template"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), timeout=10)
@@ -64,8 +74,7 @@ async def run_one(package: str, prefix: str, env: dict[str, str]) -> None:
         # uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is the clean exit; the
         # "service stopped" line below proves the lifespan shutdown ran to the end.
         assert proc.returncode in {0, -signal.SIGTERM}, f"{package} exited {proc.returncode}"
-        assert proc.stderr is not None
-        lines = (await proc.stderr.read()).decode().splitlines()
+        lines = stderr.read_text().splitlines()
         entries = [json.loads(line) for line in lines if line.strip()]
         assert any(e["message"] == "service started" for e in entries), lines[-5:]
         assert any(e["message"] == "service stopped" for e in entries), lines[-5:]
@@ -77,10 +86,10 @@ async def run_one(package: str, prefix: str, env: dict[str, str]) -> None:
 
 
 async def test_every_service_starts_reports_ready_and_stops_on_sigterm(
-    database_settings: DatabaseSettings, kafka_settings: KafkaSettings
+    database_settings: DatabaseSettings, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     env = dict(os.environ) | {
         "DATABASE_URL": database_settings.url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
     }
-    await asyncio.gather(*(run_one(pkg, prefix, env) for pkg, prefix in SERVICES.items()))
+    await asyncio.gather(*(run_one(pkg, prefix, env, tmp_path) for pkg, prefix in SERVICES.items()))

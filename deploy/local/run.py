@@ -147,7 +147,10 @@ class Supervisor:
 
 
 def main() -> int:
+    before = stack_status()
     subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "start"], check=True)
+    # Stop at the end only what this run started (a `make infra` from before keeps running).
+    ours = [name for name in ("kafka", "postgres") if before.get(name) == "stopped"]
     infra = read_env(RUN / "infra.env")
     env = dict(os.environ) | infra | dev_secrets() | simulator_env(SIM.url)
     logs = RUN / "logs"
@@ -172,8 +175,21 @@ def main() -> int:
     finally:
         (RUN / "endpoints.env").unlink(missing_ok=True)
         supervisor.shutdown()
-        subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "stop"], check=False)
+        if ours:
+            subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "stop", *ours], check=False)
         log("stopped")
+
+
+def stack_status() -> dict[str, str]:
+    out = subprocess.run(
+        [PY, str(ROOT / "deploy/local/stack.py"), "status"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        k.strip(): v.split()[0] for k, _, v in (line.partition(":") for line in out.splitlines())
+    }
 
 
 def simulator_env(sim_url: str) -> dict[str, str]:

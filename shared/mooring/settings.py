@@ -93,3 +93,4 @@ class ConsumerSettings(BaseSettings):
 
     max_attempts: int = Field(default=3, ge=1)
     backoff_ms: int = Field(default=200, ge=0)
+    infrastructure_backoff_ms: int = Field(default=1000, ge=0)

@@ -15,10 +15,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mooring.settings import VaultSettings
 
-__all__ = ["DecryptionError", "Vault"]
+__all__ = ["DecryptionError", "Vault", "account_aad", "platform_app_aad"]
 
 _MAGIC = b"M1"
 _NONCE_BYTES = 12
+
+
+def account_aad(account_id: object) -> str:
+    """Associated data binding a sealed secret to its account row."""
+    return f"account:{account_id}"
+
+
+def platform_app_aad(platform: str, instance: str) -> str:
+    """Associated data binding a sealed client secret to its platform app row."""
+    return f"platform_app:{platform}:{instance}"
 
 
 class DecryptionError(Exception):

@@ -2,6 +2,10 @@ import asyncio
 import uuid
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
 from mooring.accounts import (
     Account,
     AccountExistsError,
@@ -12,9 +16,6 @@ from mooring.accounts import (
 from mooring.db.tables import accounts
 from mooring.testing import make_vault
 from mooring.vault import Vault
-from pydantic import SecretStr
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 pytestmark = pytest.mark.integration
 

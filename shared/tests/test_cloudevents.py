@@ -2,6 +2,7 @@ import json
 import uuid
 
 import pytest
+
 from mooring.events import AccountDisconnected, Envelope, utcnow
 from mooring.messaging.cloudevents import MalformedEventError, decode, encode_body, encode_headers
 

@@ -1,5 +1,6 @@
 import psycopg
 import pytest
+
 from mooring.db.migrate import downgrade, upgrade
 from mooring.settings import DatabaseSettings
 
@@ -22,3 +23,32 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: DatabaseSetting
     assert _tables(scratch_database) == set()
     upgrade(scratch_database)
     assert _tables(scratch_database) == created
+
+
+def test_the_migrations_build_exactly_the_kernel_tables_the_code_describes(
+    scratch_database: DatabaseSettings,
+) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from mooring.db.tables import metadata
+
+    upgrade(scratch_database)
+    engine = create_engine(scratch_database.url.replace("+psycopg", "+psycopg", 1))
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    # Other services' tables live on their own metadata.
+                    "include_name": lambda name, kind, _: (
+                        kind != "table" or name in metadata.tables
+                    ),
+                },
+            )
+            diff = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    assert diff == [], diff

@@ -3,17 +3,18 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
 from mooring.accounts import Account, AccountRepository, Credentials
-from mooring.cli.reencrypt import reencrypt_all
+from mooring.cli.reencrypt import _left_on_old_keys, reencrypt_all
 from mooring.db.engine import create_engine
 from mooring.db.migrate import upgrade
 from mooring.db.tables import accounts
 from mooring.settings import DatabaseSettings, VaultSettings
 from mooring.testing import random_vault_settings
 from mooring.vault import Vault
-from pydantic import SecretStr
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,7 @@ async def test_reencrypt_moves_every_row_to_the_current_key(engine: AsyncEngine)
         engine, rotating, batch=2, progress=lambda d, t: seen.append((d, t))
     )
     assert (report.accounts_total, report.accounts_rotated) == (5, 5)
+    assert report.left_on_old_keys == 0
     assert seen
     assert seen == [(2, 5), (4, 5), (5, 5)]
 
@@ -66,5 +68,19 @@ async def test_reencrypt_moves_every_row_to_the_current_key(engine: AsyncEngine)
             assert loaded is not None
             assert loaded.credentials.access_token is not None
             assert loaded.credentials.access_token.get_secret_value() == f"tok-{n}"
+    async with AsyncSession(engine) as session, session.begin():  # a replica still on "old"
+        await AccountRepository(session, old_vault).add(
+            Account(
+                id=uuid.uuid4(),
+                workspace_id=uuid.uuid4(),
+                platform="pinterest",
+                platform_account_id="late",
+                credentials=Credentials(access_token=SecretStr("late")),
+            )
+        )
+    assert await _left_on_old_keys(engine, rotating) == 1  # what the command would report
     again = await reencrypt_all(engine, rotating)
-    assert again.accounts_rotated == 0  # idempotent: nothing left on the old key
+    assert again.accounts_rotated == 1
+    assert again.left_on_old_keys == 0
+    idle = await reencrypt_all(engine, rotating)
+    assert idle.accounts_rotated == 0  # idempotent: nothing left on the old key

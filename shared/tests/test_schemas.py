@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+
 from mooring.events import ALL_EVENTS
 from mooring.events.schemas import render, schemas
 

@@ -1,4 +1,5 @@
 import pytest
+
 from mooring.settings import DatabaseSettings, KafkaSettings
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from mooring.settings import VaultSettings
 from mooring.testing import random_vault_settings
 from mooring.vault import DecryptionError, Vault

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from mooring.service.serve import serve
-
 from connector.config import Settings
 from connector.main import SERVICE, create_app
+from mooring.service.serve import run_service
 
 
 def main() -> None:
-    settings = Settings()
-    serve(SERVICE, create_app(settings), settings)
+    run_service(SERVICE, Settings, create_app)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from mooring.service.http import build_http_app
-from mooring.service.runtime import ServiceRuntime
 
 from health_checker.config import Settings
+from mooring.service.http import build_http_app
+from mooring.service.runtime import ServiceRuntime
 
 __all__ = ["SERVICE", "create_app"]
 

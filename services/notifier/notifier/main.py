@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from mooring.service.http import build_http_app
 from mooring.service.runtime import ServiceRuntime
-
 from notifier.config import Settings
 
 __all__ = ["SERVICE", "create_app"]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from mooring.service.serve import serve
-
+from mooring.service.serve import run_service
 from token_keeper.config import Settings
 from token_keeper.main import SERVICE, create_app
 
 
 def main() -> None:
-    settings = Settings()
-    serve(SERVICE, create_app(settings), settings)
+    run_service(SERVICE, Settings, create_app)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from mooring.service.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from mooring.service.settings import ServiceSettings
 
 __all__ = ["Settings"]
 

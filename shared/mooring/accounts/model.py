@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 __all__ = ["Account", "AccountStatus", "Credentials"]
 
@@ -18,7 +18,9 @@ AccountStatus = Literal["connected", "token_expired", "disconnected"]
 class Credentials(BaseModel):
     """Every secret of one account. SecretStr keeps them out of reprs, logs and tracebacks."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # extra="ignore": a newer release may add a field that this one must still load.
+    # hide_input_in_errors: a validation error must never quote a token.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     access_token: SecretStr | None = None
     refresh_token: SecretStr | None = None
@@ -42,7 +44,11 @@ class Credentials(BaseModel):
 
     @classmethod
     def from_plaintext(cls, plaintext: str) -> Credentials:
-        return cls.model_validate_json(plaintext)
+        try:
+            return cls.model_validate_json(plaintext)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) or "<root>" for e in exc.errors())
+            raise ValueError(f"stored credentials do not parse (fields: {fields})") from None
 
     def with_refresh(
         self, *, access_token: str, refresh_token: str | None, scopes: tuple[str, ...] = ()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mooring.accounts.model import Account, AccountStatus, Credentials
 from mooring.db.tables import accounts
-from mooring.vault import Vault
+from mooring.vault import Vault, account_aad
 
 __all__ = ["AccountExistsError", "AccountRepository", "StaleAccountError"]
 
@@ -34,10 +34,6 @@ class StaleAccountError(Exception):
 
 class AccountExistsError(Exception):
     """The workspace already has this platform identity (reconnect it instead of adding)."""
-
-
-def _aad(account_id: uuid.UUID) -> str:
-    return f"account:{account_id}"
 
 
 class AccountRepository:
@@ -152,7 +148,7 @@ class AccountRepository:
             "status": account.status,
             "active": account.active,
             "credentials": self._vault.encrypt(
-                account.credentials.to_plaintext(), aad=_aad(account.id)
+                account.credentials.to_plaintext(), aad=account_aad(account.id)
             ),
             "token_expires_at": account.token_expires_at,
             "token_issued_at": account.token_issued_at,
@@ -171,7 +167,7 @@ class AccountRepository:
             platform=m["platform"],
             platform_account_id=m["platform_account_id"],
             credentials=Credentials.from_plaintext(
-                self._vault.decrypt(m["credentials"], aad=_aad(m["id"]))
+                self._vault.decrypt(m["credentials"], aad=account_aad(m["id"]))
             ),
             account_type=m["account_type"],
             username=m["username"],

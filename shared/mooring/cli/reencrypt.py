@@ -2,6 +2,9 @@
 
     python -m mooring.cli.reencrypt [--batch 200]
 
+Restart every service with the new current key first: a replica still sealing with the old key
+would undo the pass. The command counts what is left on old keys at the end and exits 1 if any.
+
 Rows are taken in id order, a batch at a time, each under `FOR UPDATE` so a concurrent writer
 waits instead of racing; only the ciphertext changes (the version is left alone, because the
 plaintext is the same and a writer holding the previous version may still save). Safe to re-run:
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mooring.db.engine import create_engine
 from mooring.db.tables import accounts, platform_apps
 from mooring.settings import DatabaseSettings, VaultSettings
-from mooring.vault import Vault
+from mooring.vault import Vault, account_aad, platform_app_aad
 
 __all__ = ["ReencryptReport", "reencrypt_all"]
 
@@ -33,6 +36,7 @@ class ReencryptReport:
     accounts_total: int
     accounts_rotated: int
     apps_rotated: int
+    left_on_old_keys: int  # counted after the pass: a replica still on the old key re-seals rows
 
 
 async def reencrypt_all(
@@ -58,7 +62,7 @@ async def reencrypt_all(
             ).all()
             for row in rows:
                 if vault.needs_rotation(row.credentials):
-                    sealed = vault.reencrypt(row.credentials, aad=f"account:{row.id}")
+                    sealed = vault.reencrypt(row.credentials, aad=account_aad(row.id))
                     await conn.execute(
                         update(accounts).where(accounts.c.id == row.id).values(credentials=sealed)
                     )
@@ -72,7 +76,7 @@ async def reencrypt_all(
     apps = 0
     async with engine.begin() as conn:
         for app in (await conn.execute(select(platform_apps).with_for_update())).all():
-            aad = f"platform_app:{app.platform}:{app.instance}"
+            aad = platform_app_aad(app.platform, app.instance)
             if vault.needs_rotation(app.client_secret_ciphertext):
                 await conn.execute(
                     update(platform_apps)
@@ -87,7 +91,21 @@ async def reencrypt_all(
                     )
                 )
                 apps += 1
-    return ReencryptReport(accounts_total=total, accounts_rotated=rotated, apps_rotated=apps)
+    return ReencryptReport(
+        accounts_total=total,
+        accounts_rotated=rotated,
+        apps_rotated=apps,
+        left_on_old_keys=await _left_on_old_keys(engine, vault),
+    )
+
+
+async def _left_on_old_keys(engine: AsyncEngine, vault: Vault) -> int:
+    async with engine.connect() as conn:
+        sealed = [
+            *(await conn.execute(select(accounts.c.credentials))).scalars(),
+            *(await conn.execute(select(platform_apps.c.client_secret_ciphertext))).scalars(),
+        ]
+    return sum(vault.needs_rotation(c) for c in sealed)
 
 
 def _print_progress(done: int, total: int) -> None:
@@ -117,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{report.accounts_rotated} of {report.accounts_total} account(s) and "
         f"{report.apps_rotated} platform app secret(s) moved to the current key"
     )
+    if report.left_on_old_keys:
+        print(
+            f"error: {report.left_on_old_keys} secret(s) are still on an old key: a service is "
+            "probably still running with the previous MOORING_VAULT_CURRENT_KEY_ID. Restart "
+            "every service on the new key, run this again, and only then retire the old key.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

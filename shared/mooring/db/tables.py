@@ -85,7 +85,14 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
-    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("parked_at", DateTime(timezone=True)),
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text("published_at IS NULL AND parked_at IS NULL"),
+    ),
 )
 
 inbox = Table(

@@ -11,19 +11,26 @@ A malformed record is dead-lettered at once: retrying cannot fix it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from mooring.events import dlq_topic
 from mooring.events.base import Envelope, Event
+from mooring.logs import redact
 from mooring.messaging.cloudevents import MalformedEventError, decode
 from mooring.settings import ConsumerSettings
 
 __all__ = [
-    "DLQ_HEADERS",
+    "DLQ_HEADER_PREFIX",
+    "INFRASTRUCTURE_ERRORS",
+    "BatchEventConsumer",
     "EventConsumer",
     "Producer",
     "Record",
@@ -33,15 +40,14 @@ logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 
-DLQ_HEADERS = (
-    "dlq-error",
-    "dlq-error-type",
-    "dlq-attempts",
-    "dlq-original-topic",
-    "dlq-original-partition",
-    "dlq-original-offset",
-    "dlq-consumer-group",
-    "dlq-failed-at",
+DLQ_HEADER_PREFIX = "dlq-"
+# Errors that say the infrastructure is down, not that the message is bad.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    TimeoutError,
+    ConnectionError,
+    KafkaError,
 )
 _MAX_ERROR_CHARS = 1000
 
@@ -60,7 +66,7 @@ class Record(Protocol):
     @property
     def value(self) -> bytes | None: ...
     @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
 class Producer(Protocol):
@@ -84,60 +90,71 @@ def _ignore(topic: str, outcome: str) -> None:
 
 
 @dataclass(frozen=True)
-class EventConsumer(Generic[E]):
-    """Decode, handle with bounded retries, dead-letter; one per (consumer group, event type)."""
-
+class _Consumer(Generic[E]):
     model: type[E]
-    handler: Callable[[Envelope[E]], Awaitable[None]]
     group: str
     producer: Producer
     settings: ConsumerSettings = field(default_factory=ConsumerSettings)
     on_outcome: Outcome = _ignore
 
-    async def process(self, record: Record) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+    def _decode(self, record: Record) -> Envelope[E]:
+        headers = {k: (v or b"").decode(errors="replace") for k, v in record.headers}
+        return decode(self.model, headers, record.value or b"")
+
+    async def _decode_or_dead_letter(self, record: Record) -> Envelope[E] | None:
         try:
-            envelope = decode(self.model, headers, record.value or b"")
-        except MalformedEventError as exc:
+            return self._decode(record)
+        except (MalformedEventError, ValueError) as exc:
             logger.warning(
                 "malformed event dead-lettered",
                 extra={"topic": record.topic, "offset": record.offset, "error": str(exc)},
             )
             await self._dead_letter(record, exc, attempts=0)
-            return
+            return None
+
+    async def _with_retries(
+        self, call: Callable[[], Awaitable[None]], *, topic: str, count: int
+    ) -> BaseException | None:
+        """Run `call` with bounded retries; the last error if it never succeeded, else None."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.handler(envelope)
+                await call()
             except asyncio.CancelledError:
+                raise
+            except INFRASTRUCTURE_ERRORS as exc:
+                # Not the message's fault: dead-lettering it would drop a good effect during a
+                # database restart. Back off, then raise so the record is nacked and redelivered.
+                logger.warning(
+                    "infrastructure unavailable; redelivering",
+                    extra={"topic": topic, "error_type": type(exc).__name__},
+                )
+                await asyncio.sleep(self.settings.infrastructure_backoff_ms / 1000)
                 raise
             except Exception as exc:
                 if attempt >= self.settings.max_attempts:
-                    logger.exception(
-                        "handler failed; dead-lettering",
-                        extra={"topic": record.topic, "event_id": str(envelope.id),
-                               "attempts": attempt},
-                    )  # fmt: skip
-                    await self._dead_letter(record, exc, attempts=attempt)
-                    return
+                    logger.exception("handler failed", extra={"topic": topic, "attempts": attempt})
+                    return exc
                 await asyncio.sleep(self.settings.backoff_ms / 1000 * 2 ** (attempt - 1))
             else:
-                self.on_outcome(record.topic, "processed")
-                return
+                for _ in range(count):
+                    self.on_outcome(topic, "processed")
+                return None
 
     async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
         extra = {
-            "dlq-error": str(error)[:_MAX_ERROR_CHARS] or type(error).__name__,
-            "dlq-error-type": type(error).__name__,
-            "dlq-attempts": str(attempts),
-            "dlq-original-topic": record.topic,
-            "dlq-original-partition": str(record.partition),
-            "dlq-original-offset": str(record.offset),
-            "dlq-consumer-group": self.group,
-            "dlq-failed-at": datetime.now(UTC).isoformat(),
+            f"{DLQ_HEADER_PREFIX}error": redact(str(error))[:_MAX_ERROR_CHARS]
+            or type(error).__name__,
+            f"{DLQ_HEADER_PREFIX}error-type": type(error).__name__,
+            f"{DLQ_HEADER_PREFIX}attempts": str(attempts),
+            f"{DLQ_HEADER_PREFIX}original-topic": record.topic,
+            f"{DLQ_HEADER_PREFIX}original-partition": str(record.partition),
+            f"{DLQ_HEADER_PREFIX}original-offset": str(record.offset),
+            f"{DLQ_HEADER_PREFIX}consumer-group": self.group,
+            f"{DLQ_HEADER_PREFIX}failed-at": datetime.now(UTC).isoformat(),
         }
-        kept = [(k, v) for k, v in record.headers if k not in extra]
+        kept = [(k, v or b"") for k, v in record.headers if not k.startswith(DLQ_HEADER_PREFIX)]
         await self.producer.send_and_wait(
             dlq_topic(record.topic),
             value=record.value,
@@ -145,3 +162,49 @@ class EventConsumer(Generic[E]):
             headers=kept + [(k, v.encode()) for k, v in extra.items()],
         )
         self.on_outcome(record.topic, "dead_lettered")
+
+
+@dataclass(frozen=True)
+class EventConsumer(_Consumer[E]):
+    """One record at a time: decode, handle with bounded retries, dead-letter."""
+
+    handler: Callable[[Envelope[E]], Awaitable[None]] = field(kw_only=True)
+
+    async def process(self, record: Record) -> None:
+        envelope = await self._decode_or_dead_letter(record)
+        if envelope is None:
+            return
+        error = await self._with_retries(
+            lambda: self.handler(envelope), topic=record.topic, count=1
+        )
+        if error is not None:
+            await self._dead_letter(record, error, attempts=self.settings.max_attempts)
+
+
+@dataclass(frozen=True)
+class BatchEventConsumer(_Consumer[E]):
+    """A fetched batch at a time: one handler call (one transaction) for all good records.
+
+    When the batch keeps failing it is split into single records, so only the ones that fail on
+    their own are dead-lettered and the rest still take effect.
+    """
+
+    handler: Callable[[Sequence[Envelope[E]]], Awaitable[None]] = field(kw_only=True)
+
+    async def _one(self, envelope: Envelope[E]) -> None:
+        await self.handler([envelope])
+
+    async def process_batch(self, records: Sequence[Record]) -> None:
+        decoded = [(r, await self._decode_or_dead_letter(r)) for r in records]
+        good = [(r, e) for r, e in decoded if e is not None]
+        if not good:
+            return
+        topic = good[0][0].topic
+        envelopes = [e for _, e in good]
+        if await self._with_retries(lambda: self.handler(envelopes), topic=topic, count=len(good)):
+            for record, envelope in good:
+                error = await self._with_retries(
+                    functools.partial(self._one, envelope), topic=topic, count=1
+                )
+                if error is not None:
+                    await self._dead_letter(record, error, attempts=self.settings.max_attempts)

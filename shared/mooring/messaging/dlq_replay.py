@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from mooring.messaging.consumer import DLQ_HEADERS
+from mooring.messaging.consumer import DLQ_HEADER_PREFIX
 from mooring.settings import KafkaSettings
 
 __all__ = ["ReplayReport", "replay"]
@@ -69,7 +69,9 @@ async def replay(
                         break
                     headers = dict(record.headers)
                     target = headers.get("dlq-original-topic", b"").decode() or dlq[: -len(".dlq")]
-                    kept = [(k, v) for k, v in record.headers if k not in DLQ_HEADERS]
+                    kept = [
+                        (k, v) for k, v in record.headers if not k.startswith(DLQ_HEADER_PREFIX)
+                    ]
                     sends.append(
                         await producer.send(
                             target,

@@ -17,10 +17,12 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mooring.db.tables import outbox
+from mooring.logs import redact
 from mooring.messaging.outbox import OUTBOX_CHANNEL
 
 __all__ = ["OutboxRelay", "create_idempotent_producer"]
@@ -33,6 +35,14 @@ _PRUNE = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < "
     "now() - make_interval(secs => :retention) ORDER BY id LIMIT 10000) RETURNING id"
 )
+_PRUNE_INBOX = text(
+    "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < "
+    "now() - make_interval(secs => :retention) LIMIT 10000)"
+)
+_RECORD_FAILURE = text(
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
+    "parked_at = CASE WHEN :park THEN now() END WHERE id = :id"
+)
 _MARK_PUBLISHED = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 
 
@@ -42,6 +52,8 @@ def create_idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIO
         client_id=client_id,
         enable_idempotence=True,  # implies acks=all; retries cannot duplicate or reorder
         linger_ms=2,
+        # Bounds the wait for a topic's metadata too, so one bad row cannot stall a batch long.
+        request_timeout_ms=10_000,
     )
 
 
@@ -57,6 +69,8 @@ class OutboxRelay:
         retention_s: float = 24 * 3600,
         prune_every_s: float = 60.0,
         on_published: Callable[[int], None] = lambda _: None,
+        max_attempts: int = 10,
+        inbox_retention_s: float = 7 * 24 * 3600,
     ) -> None:
         self._engine = engine
         self._producer = producer
@@ -67,6 +81,8 @@ class OutboxRelay:
         self._prune_every_s = prune_every_s
         self._last_prune = 0.0
         self._on_published = on_published
+        self._max_attempts = max_attempts
+        self._inbox_retention_s = inbox_retention_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published = 0
@@ -87,7 +103,7 @@ class OutboxRelay:
                     logger.exception("outbox relay round failed; retrying")
                     await self._sleep(self._poll_interval_s)
                     continue
-                if sent < self._batch_size:
+                if not sent or sent < self._batch_size:
                     await self._sleep(self._poll_interval_s)
         finally:
             listener.cancel()
@@ -98,13 +114,12 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
 
-    async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were published (0 if another relay is active)."""
+    async def relay_once(self) -> int | None:
+        """Publish one batch; how many rows were published, or None if another relay leads."""
         async with self._engine.begin() as conn:
             lock = text("SELECT pg_try_advisory_xact_lock(:k)")
-            leader = (await conn.execute(lock, {"k": _RELAY_LOCK})).scalar_one()
-            if not leader:
-                return 0
+            if not (await conn.execute(lock, {"k": _RELAY_LOCK})).scalar_one():
+                return None
             rows = (
                 await conn.execute(
                     select(
@@ -113,8 +128,9 @@ class OutboxRelay:
                         outbox.c.key,
                         outbox.c.headers,
                         outbox.c.payload,
+                        outbox.c.attempts,
                     )
-                    .where(outbox.c.published_at.is_(None))
+                    .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
@@ -122,29 +138,61 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await self._publish(rows)
-            await conn.execute(_MARK_PUBLISHED, {"ids": [r.id for r in rows]})
-        self.published += len(rows)
-        self._on_published(len(rows))
-        return len(rows)
+            failures = await self._publish(rows)
+            published = [r.id for r in rows if r.id not in failures]
+            await conn.execute(_MARK_PUBLISHED, {"ids": published})
+            for row in rows:
+                if row.id in failures:
+                    await self._record_failure(conn, row, failures[row.id])
+        self.published += len(published)
+        self._on_published(len(published))
+        return len(published)
+
+    async def _record_failure(self, conn: AsyncConnection, row: Any, error: BaseException) -> None:
+        park = row.attempts + 1 >= self._max_attempts
+        log = logger.error if park else logger.warning
+        log(
+            "outbox row parked after repeated publish failures" if park else "outbox publish failed",
+            extra={"outbox_id": row.id, "topic": row.topic, "attempts": row.attempts + 1,
+                   "error_type": type(error).__name__},
+        )  # fmt: skip
+        await conn.execute(
+            _RECORD_FAILURE,
+            {
+                "id": row.id,
+                "error": redact(f"{type(error).__name__}: {error}")[:1000],
+                "park": park,
+            },
+        )
 
     async def prune(self) -> int:
-        """Delete published rows past their retention, a bounded chunk at a time."""
+        """Delete published outbox rows and old inbox entries past their retention, in chunks."""
         async with self._engine.begin() as conn:
-            deleted = await conn.execute(_PRUNE, {"retention": self._retention_s})
-        return len(deleted.all())
+            deleted = len((await conn.execute(_PRUNE, {"retention": self._retention_s})).all())
+            await conn.execute(_PRUNE_INBOX, {"retention": self._inbox_retention_s})
+        return deleted
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
-        pending = [
-            await self._producer.send(
-                row.topic,
-                value=row.payload,
-                key=row.key.encode(),
-                headers=[(k, str(v).encode()) for k, v in row.headers.items()],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*pending)
+    async def _publish(self, rows: Sequence[Any]) -> dict[int, BaseException]:
+        """Send every row, wait for every ack; the rows Kafka refused, with why."""
+        failures: dict[int, BaseException] = {}
+        pending: list[tuple[int, asyncio.Future[Any]]] = []
+        for row in rows:
+            try:
+                future = await self._producer.send(
+                    row.topic,
+                    value=row.payload,
+                    key=row.key.encode(),
+                    headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                )
+            except KafkaError as exc:
+                failures[row.id] = exc
+            else:
+                pending.append((row.id, future))
+        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        for (row_id, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                failures[row_id] = result
+        return failures
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

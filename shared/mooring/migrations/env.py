@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from mooring.db.tables import metadata
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from mooring.db.tables import metadata
 
 
 def _run(connection: Connection) -> None:

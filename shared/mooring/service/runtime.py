@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mooring.db.engine import create_engine, create_session_factory, ping
 from mooring.db.migrate import upgrade
 from mooring.events.base import Envelope, Event
-from mooring.messaging.consumer import EventConsumer
+from mooring.messaging.consumer import BatchEventConsumer, EventConsumer
 from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
 from mooring.messaging.topics import contract_topics, ensure_topics
@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 _CHECK_TIMEOUT_S = 2.0
+_RELAY_TASK = "outbox-relay"
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    model: type[Event]
+    handler: Callable[..., Awaitable[None]]
+    group: str
+    batch: int | None  # max records per batch, or None for one record at a time
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,10 @@ class ServiceRuntime:
         self.metrics = Metrics(service=name)
         self.engine: AsyncEngine = create_engine(settings.database, application_name=name)
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
-        self._subscriptions: list[tuple[type[Event], Callable[..., Awaitable[None]], str]] = []
+        self._subscriptions: list[_Subscription] = []
         self._background: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._crashed: set[str] = set()
         self._producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
         self._subscribers: list[tuple[str, Any]] = []
@@ -69,8 +79,30 @@ class ServiceRuntime:
         *,
         group: str | None = None,
     ) -> None:
-        """Consume `model`'s topic in consumer group `group` (default: the service name)."""
-        self._subscriptions.append((model, handler, group or self.name))
+        """Consume `model`'s topic one record at a time in `group` (default: `self.group`)."""
+        self._subscriptions.append(_Subscription(model, handler, group or self.group, batch=None))
+
+    def subscribe_batch(
+        self,
+        model: type[E],
+        handler: Callable[[Sequence[Envelope[E]]], Awaitable[None]],
+        *,
+        group: str | None = None,
+        max_records: int = 500,
+    ) -> None:
+        """Consume in fetched batches: one handler call and one offset commit per batch.
+
+        For effects that can be applied to many events in one transaction (projections,
+        inbox rows); the throughput of the per-record path is bounded by a commit per record.
+        """
+        self._subscriptions.append(
+            _Subscription(model, handler, group or self.group, batch=max_records)
+        )
+
+    @property
+    def group(self) -> str:
+        """The service's consumer group: one per environment sharing the cluster."""
+        return self.settings.consumer_group or self.settings.kafka.topic_prefix + self.name
 
     def background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         self._background.append((name, job))
@@ -123,23 +155,28 @@ class ServiceRuntime:
                 listen_url=settings.database.libpq_url,
                 on_published=relayed.inc,
             )
-            self._spawn("outbox-relay", self._run_relay)
+            self._spawn(_RELAY_TASK, self._run_relay)
         for name, job in self._background:
             self._spawn(name, job)
         logger.info("service started", extra={"subscriptions": len(self._subscriptions)})
 
     async def stop(self) -> None:
-        if self.relay is not None:
-            self.relay.stop()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.settings.shutdown_timeout_s)
-        self._tasks.clear()
+        # Consumers first, so no new effect starts; then the relay finishes its batch (a batch
+        # cut off between publish and mark would be published twice); then the rest is cancelled.
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
             self._subscribers.clear()
+        if self.relay is not None:
+            self.relay.stop()
+        relay_tasks = [t for n, t in self._tasks.items() if n == _RELAY_TASK]
+        if relay_tasks:
+            await asyncio.wait(relay_tasks, timeout=self.settings.shutdown_timeout_s)
+        for task in self._tasks.values():
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks.values(), timeout=self.settings.shutdown_timeout_s)
+        self._tasks.clear()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -160,6 +197,10 @@ class ServiceRuntime:
             checks["kafka"] = "ok"
         else:
             checks["kafka"] = "unreachable"
+        for name in self._tasks:
+            # A background job (relay, sweeper, scheduler) that died makes the process useless
+            # even if its consumers still run; say so instead of answering ready.
+            checks[f"task:{name}"] = "crashed" if name in self._crashed else "ok"
         for topic, subscriber in self._subscribers:
             checks[f"subscription:{topic}"] = (
                 "ok" if _group_joined(subscriber) else "waiting for partition assignment"
@@ -176,26 +217,33 @@ class ServiceRuntime:
             client_id=self.name,
             logger=logging.getLogger(f"{self.name}.broker"),
         )
-        for model, handler, group in self._subscriptions:
-            consumer: EventConsumer[Any] = EventConsumer(
-                model=model,
-                handler=handler,
-                group=group,
-                producer=self.producer,
-                settings=self.settings.consumer,
-                on_outcome=self.metrics.message_outcome,
-            )
-            # NACK_ON_ERROR: `process` only raises when even dead-lettering failed (broker down);
-            # then the offset must not move, so the record is redelivered instead of lost.
-            topic = self.settings.kafka.topic_prefix + model.event_type
-            subscriber = broker.subscriber(
-                topic,
-                group_id=group,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset="earliest",
-                decoder=_keep_raw,
-            )
-            subscriber(_entrypoint(consumer))
+        for sub in self._subscriptions:
+            common: dict[str, Any] = {
+                "model": sub.model,
+                "group": sub.group,
+                "producer": self.producer,
+                "settings": self.settings.consumer,
+                "on_outcome": self.metrics.message_outcome,
+            }
+            topic = self.settings.kafka.topic_prefix + sub.model.event_type
+            # NACK_ON_ERROR: processing only raises when the infrastructure is down or even
+            # dead-lettering failed; then the offset must not move, so nothing is lost.
+            options: dict[str, Any] = {
+                "group_id": sub.group,
+                "ack_policy": AckPolicy.NACK_ON_ERROR,
+                "auto_offset_reset": "earliest",
+                "decoder": _keep_raw,
+            }
+            if sub.batch is None:
+                subscriber = broker.subscriber(topic, **options)
+                entry = _single_entry(EventConsumer(**common, handler=sub.handler))
+            else:
+                subscriber = broker.subscriber(
+                    topic, batch=True, max_records=sub.batch, batch_timeout_ms=50, **options
+                )
+                entry = _batch_entry(BatchEventConsumer(**common, handler=sub.handler))
+            entry.__name__ = f"on_{sub.model.event_type.replace('.', '_')}"
+            subscriber(entry)
             self._subscribers.append((topic, subscriber))
         return broker
 
@@ -210,9 +258,10 @@ class ServiceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._crashed.add(name)
                 logger.exception("background task crashed", extra={"task": name})
 
-        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.name}:{name}"))
+        self._tasks[name] = asyncio.create_task(guarded(), name=f"{self.name}:{name}")
 
 
 async def _keep_raw(message: Any) -> Any:
@@ -220,12 +269,20 @@ async def _keep_raw(message: Any) -> Any:
     return message.body
 
 
-def _entrypoint(consumer: EventConsumer[Any]) -> Callable[[KafkaMessage], Awaitable[None]]:
+# FastStream reads a subscriber's signature to decide what to inject, so the consumer is bound
+# by a closure rather than a defaulted parameter (which it would take for a body field).
+def _single_entry(consumer: EventConsumer[Any]) -> Callable[[KafkaMessage], Awaitable[None]]:
     async def on_message(msg: KafkaMessage) -> None:
         await consumer.process(msg.raw_message)  # type: ignore[arg-type]
 
-    on_message.__name__ = f"on_{consumer.model.event_type.replace('.', '_')}"
     return on_message
+
+
+def _batch_entry(consumer: BatchEventConsumer[Any]) -> Callable[[KafkaMessage], Awaitable[None]]:
+    async def on_batch(msg: KafkaMessage) -> None:
+        await consumer.process_batch(msg.raw_message)
+
+    return on_batch
 
 
 def _group_joined(subscriber: Any) -> bool:

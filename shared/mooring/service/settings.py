@@ -21,6 +21,11 @@ class ServiceSettings(BaseSettings):
         default=True, description="Run an outbox relay here (one is active at a time anyway)."
     )
     shutdown_timeout_s: float = 5.0
+    consumer_group: str = Field(
+        default="",
+        description="Kafka consumer group; default: the topic prefix plus the service name, so "
+        "environments sharing a cluster never share a group.",
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
