@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +62,37 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def dev_secrets() -> dict[str, str]:
-    """A development keyring kept across runs, so tokens stored yesterday still decrypt today."""
+    """Development secrets kept across runs, so tokens stored yesterday still decrypt today.
+
+    A secret missing from the file (an older checkout) is added; existing ones never change.
+    """
     path = RUN / "dev-secrets.env"
-    if not path.exists():
-        key = base64.b64encode(os.urandom(32)).decode()
-        path.write_text(f"MOORING_VAULT_KEYS=dev1:{key}\nMOORING_VAULT_CURRENT_KEY_ID=dev1\n")
+    stored = read_env(path) if path.exists() else {}
+    service_token = stored.get("SERVICE_TOKEN") or secrets.token_urlsafe(24)
+    wanted = {
+        "MOORING_VAULT_KEYS": f"dev1:{base64.b64encode(os.urandom(32)).decode()}",
+        "MOORING_VAULT_CURRENT_KEY_ID": "dev1",
+        "MOORING_GATEWAY_JWT_SECRET": secrets.token_urlsafe(32),
+        "SERVICE_TOKEN": service_token,
+        "BILLING_GATE_SERVICE_TOKENS": service_token,
+        "DEV_WORKSPACE_ID": str(uuid.uuid4()),
+    }
+    merged = wanted | stored
+    if merged != stored:
+        path.write_text("".join(f"{k}={v}\n" for k, v in merged.items()))
         path.chmod(0o600)
-    return read_env(path)
+    return merged
+
+
+def dev_token(env: dict[str, str]) -> str:
+    """A gateway token for the development workspace, as its owner."""
+    return subprocess.run(
+        [PY, "-m", "mooring.cli.dev_token", "--workspace", env["DEV_WORKSPACE_ID"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def healthy(url: str) -> bool:
@@ -165,10 +191,15 @@ def main() -> int:
         if not supervisor.wait_ready():
             return 130 if supervisor.stopping else 1
         endpoints = {p.env_key: p.url for p in [*SERVICES, SIM]} | infra
+        endpoints |= {
+            "DEV_WORKSPACE_ID": env["DEV_WORKSPACE_ID"],
+            "DEV_TOKEN": dev_token(env),
+            "SERVICE_TOKEN": env["SERVICE_TOKEN"],
+        }
         (RUN / "endpoints.env").write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
         print("\nMooring is running:")
         for key, value in endpoints.items():
-            print(f"  {key}={value}")
+            print(f"  {key}={value if len(value) < 60 else value[:24] + '…'}")
         print("\n(written to .run/endpoints.env; logs in .run/logs/; Ctrl-C stops everything)")
         supervisor.watch()
         return 0

@@ -57,7 +57,7 @@ def create_app(
     app = build_http_app(
         runtime,
         title="Mooring billing-gate",
-        routers=build_routers(gate, settings.service_tokens),
+        routers=build_routers(gate, settings.service_tokens, settings.gateway),
     )
     app.state.gate = gate
     return app

@@ -14,11 +14,13 @@ from pydantic import SecretStr
 
 from billing_gate.config import Settings
 from billing_gate.main import create_app
+from mooring.service.auth import GatewayJwtSettings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
 from mooring.testing import unique
 
 TOKEN = "test-service-token"
+GATEWAY = GatewayJwtSettings(secret=SecretStr("test-gateway-secret-of-32-bytes!!"))
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Running:
         return f"/internal/v1/workspaces/{workspace_id}"
 
     async def usage(self, workspace_id: uuid.UUID) -> dict[str, object]:
-        r = await self.http.get(f"/v1/workspaces/{workspace_id}/usage")
+        r = await self.http.get(f"{self.ws(workspace_id)}/usage")
         assert r.status_code == 200, r.text
         body: dict[str, object] = r.json()
         return body
@@ -73,6 +75,7 @@ def service_settings(
         migrate_on_start=False,
         relay_enabled=False,
         service_tokens=[SecretStr(TOKEN)],
+        gateway=GATEWAY,
         sweep_interval_s=0.5,
         # Its own group: other runs on the same cluster would otherwise rebalance this one.
         consumer_group=unique("billing-gate"),

@@ -6,6 +6,8 @@ import uuid
 import httpx
 import pytest
 
+from mooring.service.auth import issue_gateway_token
+
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
 PROBLEM = "application/problem+json"
@@ -26,8 +28,7 @@ async def test_internal_routes_refuse_a_missing_or_wrong_service_token(service) 
                 assert r.headers["content-type"] == PROBLEM
                 assert r.json()["type"] == "urn:mooring:problem:unauthenticated"
                 assert r.headers["www-authenticate"].startswith("Bearer")
-        # The public usage read takes no token yet (gateway JWT auth is a later issue).
-        assert (await raw.get(f"/v1/workspaces/{ws}/usage")).status_code == 200
+        assert (await raw.get(f"/v1/workspaces/{ws}/usage")).status_code == 401
 
 
 async def test_a_workspace_nobody_named_has_the_default_plan(service) -> None:
@@ -221,3 +222,29 @@ async def test_two_replicas_share_one_cap(service, wait_until_ready) -> None:
                 )
             )
     assert sorted(a.status_code for a in answers).count(201) == 1
+
+
+async def test_the_public_usage_read_takes_a_gateway_token_of_that_workspace(service) -> None:
+    ws, other = uuid.uuid4(), uuid.uuid4()
+    gateway = service.settings.gateway
+    service_token = service.settings.service_tokens[0].get_secret_value()
+    raw = httpx.AsyncClient(transport=service.http._transport, base_url="http://billing-gate")
+    async with raw:
+        for role in ("owner", "admin", "member"):  # reading usage is for every member
+            token = issue_gateway_token(gateway, user_id="u1", workspace_id=ws, role=role)
+            r = await raw.get(
+                f"/v1/workspaces/{ws}/usage", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["plan"] == "starter"
+        foreign = issue_gateway_token(gateway, user_id="u2", workspace_id=other, role="owner")
+        r = await raw.get(
+            f"/v1/workspaces/{ws}/usage", headers={"Authorization": f"Bearer {foreign}"}
+        )
+        assert r.status_code == 404  # indistinguishable from a workspace that does not exist
+        assert r.json()["type"] == "urn:mooring:problem:not-found"
+        r = await raw.get(
+            f"/v1/workspaces/{ws}/usage", headers={"Authorization": f"Bearer {service_token}"}
+        )
+        assert r.status_code == 401  # a service token is not a gateway token
+        assert service_token not in r.text

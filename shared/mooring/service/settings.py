@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mooring.service.auth import GatewayJwtSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
 
 __all__ = ["ServiceSettings"]
@@ -30,3 +31,4 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    gateway: GatewayJwtSettings = Field(default_factory=GatewayJwtSettings)

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import SecretStr
 
 from billing_gate.domain.accounts import Identity
-from billing_gate.entrypoints.auth import service_credential
 from billing_gate.entrypoints.problems import domain_errors, plan_limit_reached
 from billing_gate.entrypoints.schemas import (
     ConfirmIn,
@@ -24,6 +23,7 @@ from billing_gate.entrypoints.schemas import (
     UsageOut,
 )
 from billing_gate.service_layer.gate import BillingGate
+from mooring.service.auth import GatewayJwtSettings, service_credential, workspace_principal
 from mooring.service.problems import PROBLEM_JSON, Problem
 
 __all__ = ["build_routers"]
@@ -37,7 +37,7 @@ def _problem(status_code: int, description: str) -> Responses:
 
 
 _402 = _problem(402, "Plan limit reached: plan, limit, used, reserved, upgrade_to.")
-_401 = _problem(401, "Missing or wrong service token.")
+_401 = _problem(401, "Missing or wrong bearer token.")
 _404 = _problem(404, "No such reservation in this workspace.")
 _409 = _problem(409, "The reservation was already settled the other way.")
 _422 = _problem(422, "The request is not valid.")
@@ -57,7 +57,9 @@ def _identity(platform: str | None, platform_account_id: str | None) -> Identity
     return Identity(platform, platform_account_id)
 
 
-def build_routers(gate: BillingGate, service_tokens: Sequence[SecretStr]) -> list[APIRouter]:
+def build_routers(
+    gate: BillingGate, service_tokens: Sequence[SecretStr], gateway: GatewayJwtSettings
+) -> list[APIRouter]:
     internal = APIRouter(
         prefix="/internal/v1/workspaces/{workspace_id}",
         tags=["internal"],
@@ -66,13 +68,17 @@ def build_routers(gate: BillingGate, service_tokens: Sequence[SecretStr]) -> lis
     )
     _add_decision_routes(internal, gate)
     _add_reservation_routes(internal, gate)
-    return [_public_router(gate), internal]
+    return [_public_router(gate, gateway), internal]
 
 
-def _public_router(gate: BillingGate) -> APIRouter:
-    public = APIRouter(tags=["usage"])
+def _public_router(gate: BillingGate, gateway: GatewayJwtSettings) -> APIRouter:
+    # Any member of the workspace may read its usage; another workspace's token gets 404.
+    public = APIRouter(
+        tags=["usage"],
+        dependencies=[Depends(workspace_principal(gateway))],
+        responses={**_401, **_problem(404, "No such workspace for this token.")},
+    )
 
-    # Public-ish: no auth yet; gateway JWT auth (and 404 for other workspaces) is a later issue.
     @public.get("/v1/workspaces/{workspace_id}/usage")
     async def usage(workspace_id: uuid.UUID) -> UsageOut:
         return UsageOut.of(workspace_id, await gate.usage(workspace_id))
