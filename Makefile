@@ -7,7 +7,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test lint fmt bench schemas clean
+.PHONY: install infra infra-stop infra-status run test lint fmt bench schemas openapi clean
 
 $(UV):
 	python3 -m venv .tools
@@ -48,6 +48,9 @@ bench: infra
 
 schemas: install
 	$(PY) -m mooring.events.schemas deploy/schemas
+
+openapi: install
+	$(PY) deploy/local/openapi.py
 
 clean: infra-stop
 	rm -rf .run
