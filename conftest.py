@@ -6,19 +6,16 @@ A missing broker or database fails the tests that need them (an error, never a s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.db.engine import create_engine
 from mooring.db.migrate import upgrade
 from mooring.settings import DatabaseSettings, KafkaSettings
-from mooring.testing import infra_settings
+from mooring.testing import infra_settings, temporary_database
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +28,7 @@ def database_settings(
     infra: tuple[DatabaseSettings, KafkaSettings],
 ) -> Iterator[DatabaseSettings]:
     """A database of this test session's own, so a `make run` on the same server is untouched."""
-    with _database(infra[0], "mooring_test") as settings:
+    with temporary_database(infra[0], "mooring_test") as settings:
         upgrade(settings)
         yield settings
 
@@ -56,21 +53,8 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
 @pytest.fixture
 def scratch_database(database_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
     """An empty database of its own, for tests that must see every row (dropped afterwards)."""
-    with _database(database_settings, "mooring_scratch") as settings:
+    with temporary_database(database_settings, "mooring_scratch") as settings:
         yield settings
-
-
-@contextlib.contextmanager
-def _database(server: DatabaseSettings, prefix: str) -> Iterator[DatabaseSettings]:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.libpq_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = server.url.rpartition("/")
-    try:
-        yield server.model_copy(update={"url": f"{base}/{name}"})
-    finally:
-        with psycopg.connect(server.libpq_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -30,7 +30,8 @@ from typing import IO
 
 import httpx
 
-from mooring.testing import infra_settings
+from mooring.settings import DatabaseSettings, KafkaSettings
+from mooring.testing import infra_settings, temporary_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-" + uuid.uuid4().hex
@@ -111,8 +112,9 @@ class Connection:
             await self.writer.wait_closed()
 
 
-async def start_service(port: int, log: IO[bytes]) -> asyncio.subprocess.Process:
-    database, kafka = infra_settings()
+async def start_service(
+    port: int, log: IO[bytes], database: DatabaseSettings, kafka: KafkaSettings
+) -> asyncio.subprocess.Process:
     env = dict(os.environ) | {
         "DATABASE_URL": database.url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
@@ -208,9 +210,11 @@ async def run(
 
 
 async def main() -> int:
-    with tempfile.TemporaryFile() as log:
+    server, kafka = infra_settings()
+    # A database of its own, so the seeded workspaces never land in a development database.
+    with tempfile.TemporaryFile() as log, temporary_database(server, "mooring_bench") as database:
         try:
-            return await bench(log)
+            return await bench(log, database, kafka)
         except Exception:
             log.seek(0)
             tail = log.read().decode(errors="replace").splitlines()[-20:]
@@ -218,9 +222,9 @@ async def main() -> int:
             raise
 
 
-async def bench(log: IO[bytes]) -> int:
+async def bench(log: IO[bytes], database: DatabaseSettings, kafka: KafkaSettings) -> int:
     port = free_port()
-    proc = await start_service(port, log)
+    proc = await start_service(port, log, database, kafka)
     limits = httpx.Limits(max_connections=CALLERS, max_keepalive_connections=CALLERS)
     try:
         async with httpx.AsyncClient(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,20 @@ def infra_settings() -> tuple[DatabaseSettings, KafkaSettings]:
     except psycopg.OperationalError as exc:
         raise InfraUnavailableError(f"PostgreSQL at DATABASE_URL is unreachable: {exc}") from exc
     return database, KafkaSettings(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+
+
+@contextlib.contextmanager
+def temporary_database(server: DatabaseSettings, prefix: str) -> Iterator[DatabaseSettings]:
+    """A fresh, empty database on `server`, dropped (connections and all) on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server.libpq_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = server.url.rpartition("/")
+    try:
+        yield server.model_copy(update={"url": f"{base}/{name}"})
+    finally:
+        with psycopg.connect(server.libpq_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def random_vault_settings(*key_ids: str) -> VaultSettings:

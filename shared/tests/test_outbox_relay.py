@@ -127,8 +127,12 @@ async def test_a_row_kafka_refuses_is_retried_then_parked_without_holding_back_t
             outbox.update().where(outbox.c.event_id == too_big.id).values(payload=b"x" * 2_000_000)
         )
     relay = OutboxRelay(engine, producer, listen_url=database_settings.libpq_url, max_attempts=2)
-    for _ in range(2):
-        assert await relay.relay_once() is not None
+    assert await relay.relay_once() is not None  # the good one goes; the big one steps aside
+    async with engine.begin() as conn:  # skip its back-off instead of sleeping through it
+        await conn.execute(
+            outbox.update().where(outbox.c.event_id == too_big.id).values(next_attempt_at=None)
+        )
+    assert await relay.relay_once() is not None
     records = await read_topic(
         kafka_settings.bootstrap_servers,
         prefix + "account.connected",

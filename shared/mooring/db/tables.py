@@ -88,6 +88,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("parked_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True)),
     Index(
         "ix_outbox_unpublished",
         "id",

@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from sqlalchemy import select, text
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mooring.db.tables import outbox
@@ -39,9 +39,12 @@ _PRUNE_INBOX = text(
     "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < "
     "now() - make_interval(secs => :retention) LIMIT 10000)"
 )
-_RECORD_FAILURE = text(
+_RECORD_FAILURES = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
-    "parked_at = CASE WHEN :park THEN now() END WHERE id = :id"
+    "parked_at = CASE WHEN attempts + 1 >= :max_attempts THEN now() END, "
+    # Step aside (1 s, 2 s, 4 s ... at most 5 min) so the rows behind keep flowing.
+    "next_attempt_at = now() + make_interval(secs => least(power(2, attempts), 300)) "
+    "WHERE id = ANY(:ids) RETURNING CASE WHEN parked_at IS NOT NULL THEN id END"
 )
 _MARK_PUBLISHED = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 
@@ -71,6 +74,7 @@ class OutboxRelay:
         on_published: Callable[[int], None] = lambda _: None,
         max_attempts: int = 10,
         inbox_retention_s: float = 7 * 24 * 3600,
+        metadata_timeout_s: float = 2.0,
     ) -> None:
         self._engine = engine
         self._producer = producer
@@ -83,6 +87,7 @@ class OutboxRelay:
         self._on_published = on_published
         self._max_attempts = max_attempts
         self._inbox_retention_s = inbox_retention_s
+        self._metadata_timeout_s = metadata_timeout_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published = 0
@@ -128,9 +133,15 @@ class OutboxRelay:
                         outbox.c.key,
                         outbox.c.headers,
                         outbox.c.payload,
-                        outbox.c.attempts,
                     )
-                    .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
+                    .where(
+                        outbox.c.published_at.is_(None),
+                        outbox.c.parked_at.is_(None),
+                        or_(
+                            outbox.c.next_attempt_at.is_(None),
+                            outbox.c.next_attempt_at <= func.now(),
+                        ),
+                    )
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
@@ -141,29 +152,43 @@ class OutboxRelay:
             failures = await self._publish(rows)
             published = [r.id for r in rows if r.id not in failures]
             await conn.execute(_MARK_PUBLISHED, {"ids": published})
-            for row in rows:
-                if row.id in failures:
-                    await self._record_failure(conn, row, failures[row.id])
+            if failures:
+                await self._record_failures(conn, rows, failures)
         self.published += len(published)
         self._on_published(len(published))
         return len(published)
 
-    async def _record_failure(self, conn: AsyncConnection, row: Any, error: BaseException) -> None:
-        park = row.attempts + 1 >= self._max_attempts
-        log = logger.error if park else logger.warning
-        log(
-            "outbox row parked after repeated publish failures" if park else "outbox publish failed",
-            extra={"outbox_id": row.id, "topic": row.topic, "attempts": row.attempts + 1,
-                   "error_type": type(error).__name__},
-        )  # fmt: skip
-        await conn.execute(
-            _RECORD_FAILURE,
-            {
-                "id": row.id,
-                "error": redact(f"{type(error).__name__}: {error}")[:1000],
-                "park": park,
-            },
-        )
+    async def _record_failures(
+        self, conn: AsyncConnection, rows: Sequence[Any], failures: dict[int, BaseException]
+    ) -> None:
+        """One statement per distinct error; rows past their attempts are parked."""
+        by_error: dict[str, list[int]] = {}
+        for row in rows:
+            if row.id in failures:
+                error = failures[row.id]
+                text_ = redact(f"{type(error).__name__}: {error}")[:1000]
+                by_error.setdefault(text_, []).append(row.id)
+        for error_text, ids in by_error.items():
+            parked = (
+                (
+                    await conn.execute(
+                        _RECORD_FAILURES,
+                        {"ids": ids, "error": error_text, "max_attempts": self._max_attempts},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            topics = sorted({r.topic for r in rows if r.id in set(ids)})
+            logger.warning(
+                "outbox publish failed",
+                extra={"rows": len(ids), "topics": topics, "error": error_text},
+            )
+            if parked:
+                logger.error(
+                    "outbox rows parked after repeated publish failures",
+                    extra={"rows": len(parked), "topics": topics, "outbox_ids": parked[:20]},
+                )
 
     async def prune(self) -> int:
         """Delete published outbox rows and old inbox entries past their retention, in chunks."""
@@ -174,9 +199,13 @@ class OutboxRelay:
 
     async def _publish(self, rows: Sequence[Any]) -> dict[int, BaseException]:
         """Send every row, wait for every ack; the rows Kafka refused, with why."""
+        missing = await self._missing_topics({row.topic for row in rows})
         failures: dict[int, BaseException] = {}
         pending: list[tuple[int, asyncio.Future[Any]]] = []
         for row in rows:
+            if row.topic in missing:
+                failures[row.id] = missing[row.topic]
+                continue
             try:
                 future = await self._producer.send(
                     row.topic,
@@ -193,6 +222,17 @@ class OutboxRelay:
             if isinstance(result, BaseException):
                 failures[row_id] = result
         return failures
+
+    async def _missing_topics(self, topics: set[str]) -> dict[str, BaseException]:
+        """Topics Kafka does not know, checked once per batch rather than waited on per row."""
+        missing: dict[str, BaseException] = {}
+        for topic in topics:
+            try:
+                async with asyncio.timeout(self._metadata_timeout_s):
+                    await self._producer.partitions_for(topic)
+            except (KafkaError, TimeoutError) as exc:
+                missing[topic] = exc if str(exc) else UnknownTopicOrPartitionError(topic)
+        return missing
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -154,6 +154,7 @@ class ServiceRuntime:
                 self._producer,
                 listen_url=settings.database.libpq_url,
                 on_published=relayed.inc,
+                batch_size=settings.relay_batch_size,
             )
             self._spawn(_RELAY_TASK, self._run_relay)
         for name, job in self._background:

@@ -21,6 +21,7 @@ class ServiceSettings(BaseSettings):
     relay_enabled: bool = Field(
         default=True, description="Run an outbox relay here (one is active at a time anyway)."
     )
+    relay_batch_size: int = Field(default=1000, ge=1)
     shutdown_timeout_s: float = 5.0
     consumer_group: str = Field(
         default="",
