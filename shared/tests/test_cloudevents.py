@@ -61,3 +61,11 @@ def test_validation_errors_do_not_echo_input_values() -> None:
     with pytest.raises(MalformedEventError) as info:
         decode(AccountDisconnected, encode_headers(envelope), json.dumps(data).encode())
     assert "SECRET" not in str(info.value)
+
+
+def test_timestamps_without_a_time_zone_are_refused() -> None:
+    envelope = _envelope()
+    data = json.loads(encode_body(envelope))
+    data["disconnected_at"] = "2026-11-29T00:00:00"  # whose midnight? refused, not guessed
+    with pytest.raises(MalformedEventError, match="disconnected_at: Input should have timezone"):
+        decode(AccountDisconnected, encode_headers(envelope), json.dumps(data).encode())

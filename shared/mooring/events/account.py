@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from mooring.events.base import Event
 
@@ -29,7 +28,7 @@ class AccountConnected(Event):
     reconnected: bool = Field(
         default=False, description="True when an account the workspace already had was reconnected."
     )
-    connected_at: datetime
+    connected_at: AwareDatetime
 
 
 class AccountUpdated(Event):
@@ -42,7 +41,7 @@ class AccountUpdated(Event):
     platform: str
     active: bool
     changed: list[str] = Field(description="Names of the fields that changed, e.g. ['active'].")
-    updated_at: datetime
+    updated_at: AwareDatetime
 
 
 class AccountDisconnected(Event):
@@ -55,4 +54,4 @@ class AccountDisconnected(Event):
     platform: str
     platform_account_id: str
     reason: DisconnectReason
-    disconnected_at: datetime
+    disconnected_at: AwareDatetime

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime
 
 from mooring.events.base import Event
 
@@ -21,7 +22,7 @@ class _Delivery(Event):
     workspace_id: uuid.UUID
     platform: str
     attempt: int = 1
-    at: datetime
+    at: AwareDatetime
 
 
 class PostPublishing(_Delivery):
@@ -50,5 +51,5 @@ class PostStuck(Event):
     platform: str
     decision: Literal["retry", "failed"]
     attempt: int
-    publishing_since: datetime
+    publishing_since: AwareDatetime
     reason: str

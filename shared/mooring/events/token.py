@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from mooring.events.base import Event
 
@@ -21,7 +20,7 @@ class TokenExpiring(Event):
     account_id: uuid.UUID
     workspace_id: uuid.UUID
     platform: str
-    expires_at: datetime
+    expires_at: AwareDatetime
     refreshable: bool = Field(
         description="False when the platform gives no refresh path (the owner must reconnect)."
     )
@@ -35,5 +34,5 @@ class TokenRefreshed(Event):
     account_id: uuid.UUID
     workspace_id: uuid.UUID
     platform: str
-    expires_at: datetime | None
-    refreshed_at: datetime
+    expires_at: AwareDatetime | None
+    refreshed_at: AwareDatetime

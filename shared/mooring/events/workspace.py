@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import EmailStr
+from pydantic import AwareDatetime, EmailStr
 
 from mooring.events.base import Event
 
@@ -20,7 +19,7 @@ class WorkspacePlanChanged(Event):
     schema_version: Literal[1] = 1
     workspace_id: uuid.UUID
     plan: str
-    changed_at: datetime
+    changed_at: AwareDatetime
 
 
 class WorkspaceOwnerChanged(Event):
@@ -31,4 +30,4 @@ class WorkspaceOwnerChanged(Event):
     workspace_id: uuid.UUID
     owner_user_id: uuid.UUID
     owner_email: EmailStr
-    changed_at: datetime
+    changed_at: AwareDatetime
