@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -118,6 +119,7 @@ async def test_a_row_kafka_refuses_is_retried_then_parked_without_holding_back_t
     kafka_settings: KafkaSettings,
     producer: AIOKafkaProducer,
     prefix: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     too_big, fine = connected_event(), connected_event()
     async with AsyncSession(engine) as session, session.begin():
@@ -127,12 +129,19 @@ async def test_a_row_kafka_refuses_is_retried_then_parked_without_holding_back_t
             outbox.update().where(outbox.c.event_id == too_big.id).values(payload=b"x" * 2_000_000)
         )
     relay = OutboxRelay(engine, producer, listen_url=database_settings.libpq_url, max_attempts=2)
+    caplog.set_level(logging.WARNING, logger="mooring.messaging.relay")
     assert await relay.relay_once() is not None  # the good one goes; the big one steps aside
+    assert [r.message for r in caplog.records] == ["outbox publish failed"]
+    caplog.clear()
     async with engine.begin() as conn:  # skip its back-off instead of sleeping through it
         await conn.execute(
             outbox.update().where(outbox.c.event_id == too_big.id).values(next_attempt_at=None)
         )
     assert await relay.relay_once() is not None
+    assert [r.message for r in caplog.records] == [
+        "outbox publish failed",
+        "outbox rows parked after repeated publish failures",
+    ]
     records = await read_topic(
         kafka_settings.bootstrap_servers,
         prefix + "account.connected",

@@ -30,7 +30,6 @@ __all__ = ["OutboxRelay", "create_idempotent_producer"]
 logger = logging.getLogger(__name__)
 
 _RELAY_LOCK = 0x72656C79  # "rely"
-# One array parameter instead of an IN list: the statement stays the same for every batch size.
 _PRUNE = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < "
     "now() - make_interval(secs => :retention) ORDER BY id LIMIT 10000) RETURNING id"
@@ -46,6 +45,7 @@ _RECORD_FAILURES = text(
     "next_attempt_at = now() + make_interval(secs => least(power(2, attempts), 300)) "
     "WHERE id = ANY(:ids) RETURNING CASE WHEN parked_at IS NOT NULL THEN id END"
 )
+# One array parameter instead of an IN list: the statement stays the same for every batch size.
 _MARK_PUBLISHED = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 
 
@@ -169,17 +169,13 @@ class OutboxRelay:
                 text_ = redact(f"{type(error).__name__}: {error}")[:1000]
                 by_error.setdefault(text_, []).append(row.id)
         for error_text, ids in by_error.items():
-            parked = (
-                (
-                    await conn.execute(
-                        _RECORD_FAILURES,
-                        {"ids": ids, "error": error_text, "max_attempts": self._max_attempts},
-                    )
-                )
-                .scalars()
-                .all()
+            result = await conn.execute(
+                _RECORD_FAILURES,
+                {"ids": ids, "error": error_text, "max_attempts": self._max_attempts},
             )
-            topics = sorted({r.topic for r in rows if r.id in set(ids)})
+            parked = [i for i in result.scalars() if i is not None]
+            failed = set(ids)
+            topics = sorted({r.topic for r in rows if r.id in failed})
             logger.warning(
                 "outbox publish failed",
                 extra={"rows": len(ids), "topics": topics, "error": error_text},
