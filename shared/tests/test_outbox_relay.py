@@ -53,6 +53,10 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await producer.stop()
 
 
+def relay_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.message for r in caplog.records if r.name == "mooring.messaging.relay"]
+
+
 @contextlib.asynccontextmanager
 async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
     task = asyncio.create_task(relay.run())
@@ -131,14 +135,14 @@ async def test_a_row_kafka_refuses_is_retried_then_parked_without_holding_back_t
     relay = OutboxRelay(engine, producer, listen_url=database_settings.libpq_url, max_attempts=2)
     caplog.set_level(logging.WARNING, logger="mooring.messaging.relay")
     assert await relay.relay_once() is not None  # the good one goes; the big one steps aside
-    assert [r.message for r in caplog.records] == ["outbox publish failed"]
+    assert relay_messages(caplog) == ["outbox publish failed"]
     caplog.clear()
     async with engine.begin() as conn:  # skip its back-off instead of sleeping through it
         await conn.execute(
             outbox.update().where(outbox.c.event_id == too_big.id).values(next_attempt_at=None)
         )
     assert await relay.relay_once() is not None
-    assert [r.message for r in caplog.records] == [
+    assert relay_messages(caplog) == [
         "outbox publish failed",
         "outbox rows parked after repeated publish failures",
     ]
