@@ -1,11 +1,18 @@
-"""billing-gate decision latency over real HTTP: 50 concurrent callers against a real process.
+"""billing-gate latency over real HTTP: 50 concurrent callers against a real process.
 
 Starts `python -m billing_gate` (uvicorn, loopback, its own port), seeds workspaces with plans
-and accounts through the internal API, then measures `GET .../decision` two ways:
+and accounts through the internal API, then measures:
 
-- paced: 50 callers, each asking at a steady rate (connect starts are user clicks, so the
-  service sees an open-loop arrival rate, not callers that re-ask the instant they are answered);
-- saturated: 50 callers back to back, for the throughput ceiling of one replica.
+- paced `GET .../decision`: 50 callers, each asking at a steady rate (connect starts are user
+  clicks, so the service sees an open-loop arrival rate, not callers that re-ask the instant they
+  are answered). Latency runs from the *scheduled* send time, not the actual one: a caller held
+  up by a slow answer still owes the requests it should have sent meanwhile, and their wait
+  counts (no coordinated omission);
+- saturated `GET .../decision`: 50 callers back to back, for the throughput ceiling of one
+  replica;
+- contended `POST .../reservations`: 50 callers on 10 workspaces, back to back, each releasing
+  its slot after a grant; every reserve and release waits for its workspace's row lock, so this
+  is the serialised path (503s are lock timeouts, reported apart).
 
 Target: p99 under 20 ms in the paced run. Bounded in request count; writes
 bench/results/billing_gate.json. Needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (or the
@@ -43,6 +50,8 @@ ACCOUNTS_PER_WORKSPACE = 3
 PACED_RATE_PER_CALLER = float(os.environ.get("BENCH_BG_RATE", "2"))
 PACED_REQUESTS = int(os.environ.get("BENCH_BG_PACED", "3000"))
 SATURATED_REQUESTS = int(os.environ.get("BENCH_BG_SATURATED", "5000"))
+CONTENDED_WORKSPACES = 10
+CONTENDED_REQUESTS = int(os.environ.get("BENCH_BG_CONTENDED", "2000"))
 TARGET_P99_MS = 20.0
 
 
@@ -77,7 +86,7 @@ def summary(latencies_s: list[float], elapsed_s: float) -> dict[str, float]:
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection speaking just enough HTTP for GET.
+    """One keep-alive HTTP/1.1 connection speaking just enough HTTP for these requests.
 
     The load generator shares the CPUs with the service: httpx costs several ms of CPU per
     request, which would make this a benchmark of the client. Raw streams cost a fraction.
@@ -89,22 +98,38 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, target: str) -> int:
+        status, _ = await self.request("GET", target)
+        return status
+
+    async def request(
+        self, method: str, target: str, body: dict[str, object] | None = None
+    ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None  # noqa: S101 - opened together
+        payload = json.dumps(body).encode() if body is not None else b""
+        extra = (
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            if body is not None
+            else ""
+        )
         self.writer.write(
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+            f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {TOKEN}\r\n{extra}\r\n".encode()
+            + payload
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         length = next(
-            int(line.split(":", 1)[1])
-            for line in lines
-            if line.lower().startswith("content-length:")
+            (
+                int(line.split(":", 1)[1])
+                for line in lines
+                if line.lower().startswith("content-length:")
+            ),
+            0,  # a 204 carries no body and may carry no length
         )
-        await self.reader.readexactly(length)
-        return int(lines[0].split(" ", 2)[1])
+        content = await self.reader.readexactly(length)
+        return int(lines[0].split(" ", 2)[1]), content
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -192,13 +217,16 @@ async def run(
             remaining -= 1
             if interval:
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                # Measured from when it was due: a late send is part of the wait.
+                started = next_at
                 next_at += interval
             ws, handles = rng.choice(workspaces)
             target = f"/internal/v1/workspaces/{ws}/decision"
             if rng.random() < 0.5:  # half the checks name an identity (a reconnect or a new one)
                 handle = rng.choice(handles) if rng.random() < 0.5 else uuid.uuid4().hex
                 target += f"?platform=x&platform_account_id={handle}"
-            started = time.perf_counter()
+            if not interval:
+                started = time.perf_counter()
             status = await conn.get(target)
             latencies.append(time.perf_counter() - started)
             if status not in {200, 402}:
@@ -207,6 +235,48 @@ async def run(
     started = time.perf_counter()
     await asyncio.gather(*(caller(n) for n in range(CALLERS)))
     return latencies, time.perf_counter() - started, errors
+
+
+async def contended(
+    port: int, workspaces: list[uuid.UUID], total: int
+) -> tuple[list[float], list[float], float, dict[int, int]]:
+    """`total` reserves from CALLERS callers on few workspaces; each grant is released at once.
+
+    Returns reserve latencies, release latencies, elapsed time and the reserve status counts.
+    """
+    reserve_s: list[float] = []
+    release_s: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = total
+
+    async def caller(n: int) -> None:
+        nonlocal remaining
+        rng = random.Random(1000 + n)
+        conn = Connection(port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                base = f"/internal/v1/workspaces/{rng.choice(workspaces)}/reservations"
+                body = {
+                    "platform": "x",
+                    "platform_account_id": uuid.uuid4().hex,
+                    "reservation_id": str(uuid.uuid4()),
+                }
+                started = time.perf_counter()
+                status, content = await conn.request("POST", base, body)
+                reserve_s.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 201:
+                    rid = json.loads(content)["reservation_id"]
+                    started = time.perf_counter()
+                    await conn.request("DELETE", f"{base}/{rid}")
+                    release_s.append(time.perf_counter() - started)
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(n) for n in range(CALLERS)))
+    return reserve_s, release_s, time.perf_counter() - started, statuses
 
 
 async def main() -> int:
@@ -243,6 +313,11 @@ async def bench(log: IO[bytes], database: DatabaseSettings, kafka: KafkaSettings
             saturated, sat_s, sat_err = await run(port, workspaces, SATURATED_REQUESTS, None)
             server_cpu = cpu_seconds(proc.pid) - server_cpu
             client_cpu = time.process_time() - client_cpu
+            # The max plan: every reserve is granted unless its lock is not had in time.
+            contended_ws = [ws for ws, _ in workspaces[3::4]][:CONTENDED_WORKSPACES]
+            reserves, releases, cont_s, statuses = await contended(
+                port, contended_ws, CONTENDED_REQUESTS
+            )
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -263,6 +338,12 @@ async def bench(log: IO[bytes], database: DatabaseSettings, kafka: KafkaSettings
             "errors": sat_err,
             "server_cpu_ms_per_request": round(server_cpu / len(saturated) * 1000, 2),
             "client_cpu_ms_per_request": round(client_cpu / len(saturated) * 1000, 2),
+        },
+        "contended_reserve": summary(reserves, cont_s)
+        | {
+            "workspaces": CONTENDED_WORKSPACES,
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "release": summary(releases, cont_s) if releases else {},
         },
         "workspaces": WORKSPACES,
         "accounts_per_workspace": ACCOUNTS_PER_WORKSPACE,
@@ -286,10 +367,17 @@ async def bench(log: IO[bytes], database: DatabaseSettings, kafka: KafkaSettings
         f"  CPU per request: service {s['server_cpu_ms_per_request']} ms,"
         f" load generator {s['client_cpu_ms_per_request']} ms ({os.cpu_count()} CPUs shared)"
     )
+    c = result["contended_reserve"]
+    print(
+        f"  contended reserve ({CALLERS} callers, {CONTENDED_WORKSPACES} workspaces, release"
+        f" after each grant): {c['throughput_rps']} reserves/s  p50 {c['p50_ms']} ms"
+        f"  p99 {c['p99_ms']} ms  max {c['max_ms']} ms  statuses {c['statuses']}"
+    )
     verdict = "met" if result["meets_target"] else "NOT met"
     print(f"  target: paced p99 < {TARGET_P99_MS:.0f} ms -> {verdict}")
     print(f"  written to {RESULTS / 'billing_gate.json'}")
-    return 0 if not (paced_err or sat_err) else 1
+    unexpected = set(statuses) - {201, 503}
+    return 0 if not (paced_err or sat_err or unexpected) else 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
+from typing import TYPE_CHECKING
+
 import psycopg
 import pytest
 
 from mooring.db.migrate import downgrade, upgrade
 from mooring.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +30,13 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: DatabaseSetting
     assert _tables(scratch_database) == created
 
 
-def test_the_migrations_build_exactly_the_kernel_tables_the_code_describes(
-    scratch_database: DatabaseSettings,
-) -> None:
+def _drift(settings: DatabaseSettings, metadata: "MetaData") -> list[object]:
+    """What Alembic would change to make the migrated database match `metadata`'s tables."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from mooring.db.tables import metadata
-
-    upgrade(scratch_database)
-    engine = create_engine(scratch_database.url.replace("+psycopg", "+psycopg", 1))
+    engine = create_engine(settings.url)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
@@ -48,7 +49,26 @@ def test_the_migrations_build_exactly_the_kernel_tables_the_code_describes(
                     ),
                 },
             )
-            diff = compare_metadata(context, metadata)
+            return list(compare_metadata(context, metadata))
     finally:
         engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_billing_gate_tables_the_code_describes(
+    scratch_database: DatabaseSettings,
+) -> None:
+    from billing_gate.adapters.tables import metadata
+
+    upgrade(scratch_database)
+    diff = _drift(scratch_database, metadata)
+    assert diff == [], diff
+
+
+def test_the_migrations_build_exactly_the_kernel_tables_the_code_describes(
+    scratch_database: DatabaseSettings,
+) -> None:
+    from mooring.db.tables import metadata
+
+    upgrade(scratch_database)
+    diff = _drift(scratch_database, metadata)
     assert diff == [], diff

@@ -34,6 +34,13 @@ class Settings(ServiceSettings):
     reservation_ttl_s: int = Field(
         default=900, ge=1, description="How long a slot is held: the OAuth state's life."
     )
+    lock_timeout_ms: int = Field(
+        default=300,
+        ge=1,
+        description="How long a reserve/confirm/release waits for the workspace's lock before "
+        "answering 503: keep it below the callers' budget (the client's 0.5 s), or a caller "
+        "that gave up could still be granted a slot.",
+    )
     sweep_interval_s: float = Field(default=60.0, gt=0)
     finished_reservation_retention_s: int = Field(
         default=7 * 24 * 3600, ge=0, description="Confirmed/released reservations kept this long."

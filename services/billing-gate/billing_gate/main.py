@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -15,7 +14,7 @@ from billing_gate.entrypoints.kafka import KafkaHandlers
 from billing_gate.service_layer.gate import BillingGate
 from billing_gate.service_layer.projection import UsageProjection
 from billing_gate.service_layer.sweeper import ReservationSweeper
-from mooring.events import AccountConnected, AccountDisconnected, WorkspacePlanChanged, utcnow
+from mooring.events import AccountConnected, AccountDisconnected, WorkspacePlanChanged
 from mooring.service.http import build_http_app
 from mooring.service.runtime import ServiceRuntime
 
@@ -25,9 +24,7 @@ SERVICE = "billing-gate"
 logger = logging.getLogger(__name__)
 
 
-def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow
-) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(SERVICE, settings)
     catalogue = PlanCatalogue.from_limits(settings.plans, default=settings.default_plan)
@@ -36,14 +33,13 @@ def create_app(
         catalogue=catalogue,
         mode=settings.deployment_mode,
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
-        clock=clock,
+        lock_timeout_ms=settings.lock_timeout_ms,
     )
-    projection = UsageProjection(sessions=runtime.sessions, consumer=SERVICE, clock=clock)
+    projection = UsageProjection(sessions=runtime.sessions, consumer=SERVICE)
     sweeper = ReservationSweeper(
         sessions=runtime.sessions,
         interval_s=settings.sweep_interval_s,
         retention=timedelta(seconds=settings.finished_reservation_retention_s),
-        clock=clock,
     )
 
     handlers = KafkaHandlers(gate=gate, projection=projection)

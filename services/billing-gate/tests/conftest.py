@@ -6,14 +6,21 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_gate.config import Settings
+from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.main import create_app
+from billing_gate.service_layer.gate import BillingGate
+from billing_gate.service_layer.projection import UsageProjection
+from mooring.db.engine import create_session_factory
 from mooring.service.auth import GatewayJwtSettings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
@@ -112,3 +119,60 @@ async def service(
 @pytest.fixture
 def wait_until_ready():
     return wait_ready
+
+
+@dataclass
+class Core:
+    """The use cases over the real database, without HTTP or Kafka: the test orders every step."""
+
+    gate: BillingGate
+    projection: UsageProjection
+    engine: AsyncEngine
+
+
+@pytest.fixture
+def core(engine: AsyncEngine) -> Core:
+    sessions = create_session_factory(engine)
+    gate = BillingGate(
+        sessions=sessions,
+        catalogue=PlanCatalogue.from_limits(
+            {"starter": 5, "plus": 10, "pro": 30, "max": 100}, default="starter"
+        ),
+        mode="cloud",
+        reservation_ttl=timedelta(minutes=15),
+    )
+    return Core(gate, UsageProjection(sessions=sessions, consumer=unique("bg-test")), engine)
+
+
+async def expire_now(engine: AsyncEngine, reservation_id: uuid.UUID | str) -> None:
+    """Move a reservation's expiry into the past by the database's clock: expiry, no sleeping."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE billing_reservations SET expires_at = clock_timestamp() - interval '1 s' "
+                "WHERE id = :id"
+            ),
+            {"id": uuid.UUID(str(reservation_id))},
+        )
+
+
+async def add_shared_account(
+    engine: AsyncEngine, workspace_id: uuid.UUID, platform: str, platform_account_id: str
+) -> uuid.UUID:
+    """An account row as the connector's repository leaves it (the shared aggregate)."""
+    account_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO accounts (id, workspace_id, platform, platform_account_id, "
+                "credentials) VALUES (:id, :ws, :platform, :pid, :credentials)"
+            ),
+            {
+                "id": account_id,
+                "ws": workspace_id,
+                "platform": platform,
+                "pid": platform_account_id,
+                "credentials": b"sealed",
+            },
+        )
+    return account_id

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing_gate.config import Settings
+from billing_gate.domain.accounts import Identity, IncompleteIdentityError, counts, frees_slot
 from billing_gate.domain.decisions import decide
 from billing_gate.domain.errors import ReservationConflictError, UnknownPlanError
 from billing_gate.domain.plans import PlanCatalogue
@@ -65,6 +66,37 @@ def test_after_a_downgrade_the_hint_is_a_plan_that_would_admit_one_more() -> Non
     top = decide(CATALOGUE, "cloud", plan=CATALOGUE.get("max"), used=100, reserved=0,
                  known_identity=False)  # fmt: skip
     assert top.upgrade_to is None
+
+
+def test_usage_and_the_402_give_the_same_upgrade_hint() -> None:
+    starter = CATALOGUE.get("starter")
+    refused = decide(CATALOGUE, "cloud", plan=starter, used=12, reserved=0, known_identity=False)
+    read = usage_of(CATALOGUE, "cloud", plan=starter, used=12, reserved=0)
+    assert refused.upgrade_to == read.upgrade_to == "pro"
+    assert usage_of(CATALOGUE, "cloud", plan=starter, used=1, reserved=0).upgrade_to == "plus"
+
+
+def test_an_identity_is_both_parts_or_neither() -> None:
+    assert Identity.from_parts(None, None) is None
+    assert Identity.from_parts("x", "1") == Identity("x", "1")
+    for half in (("x", None), (None, "1")):
+        with pytest.raises(IncompleteIdentityError):
+            Identity.from_parts(*half)
+
+
+def test_the_newest_of_connect_and_removal_decides_whether_an_account_counts() -> None:
+    later = NOW + timedelta(minutes=1)
+    assert counts(None, None)
+    assert counts(NOW, None)
+    assert not counts(NOW, later)
+    assert not counts(NOW, NOW)
+    assert counts(later, NOW)
+    assert not counts(None, NOW)  # counted by a confirm, then removed
+
+
+def test_only_a_removal_frees_a_slot() -> None:
+    assert frees_slot("removed")
+    assert not any(frees_slot(r) for r in ("token_expired", "revoked", "refresh_failed"))
 
 
 def test_self_hosted_never_caps() -> None:

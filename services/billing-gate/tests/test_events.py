@@ -1,10 +1,15 @@
-"""Usage and plans as projections of real Kafka events, consumed by the running service."""
+"""Usage and plans as projections of real Kafka events, consumed by the running service.
+
+Re-ordering cases are in `test_projection.py`, where the test fixes the order. Here the broker
+delivers: each test waits for a marker on every topic it publishes to before it asserts.
+"""
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from mooring.events import (
     AccountConnected,
@@ -20,7 +25,14 @@ from mooring.testing import header, read_topic
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
 
-def connected(ws: uuid.UUID, account: uuid.UUID, handle: str, *, reconnected: bool = False):
+def connected(
+    ws: uuid.UUID,
+    account: uuid.UUID,
+    handle: str,
+    *,
+    reconnected: bool = False,
+    at: datetime | None = None,
+):
     return Envelope(
         payload=AccountConnected(
             account_id=account,
@@ -28,13 +40,20 @@ def connected(ws: uuid.UUID, account: uuid.UUID, handle: str, *, reconnected: bo
             platform="mastodon",
             platform_account_id=handle,
             reconnected=reconnected,
-            connected_at=utcnow(),
+            connected_at=at or utcnow(),
         ),
         source="test",
     )
 
 
-def disconnected(ws: uuid.UUID, account: uuid.UUID, handle: str, reason: str = "removed"):
+def disconnected(
+    ws: uuid.UUID,
+    account: uuid.UUID,
+    handle: str,
+    reason: str = "removed",
+    *,
+    at: datetime | None = None,
+):
     return Envelope(
         payload=AccountDisconnected(
             account_id=account,
@@ -42,7 +61,7 @@ def disconnected(ws: uuid.UUID, account: uuid.UUID, handle: str, reason: str = "
             platform="mastodon",
             platform_account_id=handle,
             reason=reason,  # type: ignore[arg-type]
-            disconnected_at=utcnow(),
+            disconnected_at=at or utcnow(),
         ),
         source="test",
     )
@@ -69,40 +88,55 @@ async def eventually(probe, expected, timeout_s: float = 30):
         await asyncio.sleep(0.1)
 
 
-async def known(service, ws: uuid.UUID, handle: str) -> bool:
-    r = await service.http.get(
-        f"{service.ws(ws)}/decision",
-        params={"platform": "mastodon", "platform_account_id": handle},
-    )
-    return r.status_code == 200 and r.json()["reason"] == "known_identity"
+async def processed(engine, *event_ids: uuid.UUID) -> bool:
+    """Has billing-gate's consumer committed the effect of every one of these events?"""
+    async with engine.connect() as conn:
+        seen = await conn.execute(
+            text(
+                "SELECT count(*) FROM inbox WHERE consumer = 'billing-gate' "
+                "AND event_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": list(event_ids)},
+        )
+        return seen.scalar_one() == len(event_ids)
 
 
-async def test_duplicated_and_reordered_account_events_leave_usage_right(service) -> None:
+async def test_duplicated_and_reordered_account_events_leave_usage_right(service, engine) -> None:
+    """Two topics, so the broker may interleave them any way: every effect below is the same
+    in any interleaving (the newest event per account wins), and each topic ends in a marker."""
     ws = uuid.uuid4()
-    a, b, c, d, e, marker = (uuid.uuid4() for _ in range(6))
-    b_connected = connected(ws, b, "b")
-    b_redelivered_as_new_event = connected(ws, b, "b")  # same account, another event id
+    a, b, c, d, e, f, m1, m2 = (uuid.uuid4() for _ in range(8))
+    t = utcnow() - timedelta(minutes=10)
+    b_connected = connected(ws, b, "b", at=t)
+    connected_marker = connected(ws, m1, "m1", at=t)
+    removed_marker = disconnected(ws, m2, "m2", at=t)  # never connected: counts nothing
     await publish(
         service,
-        disconnected(ws, a, "a"),  # the removal overtakes its connect...
-        connected(ws, a, "a"),  # ...which must not count afterwards
+        connected(ws, a, "a", at=t),  # its removal is newer: whichever arrives first
         b_connected,
         b_connected,  # exact duplicate
-        b_redelivered_as_new_event,
-        connected(ws, c, "c"),
+        connected(ws, b, "b", at=t),  # same account, another event id
+        connected(ws, c, "c", at=t),
+        connected(ws, d, "d", reconnected=True, at=t),  # first connect never seen: counts
+        connected(ws, e, "e", at=t),
+        connected(ws, f, "f", at=t),
+        connected(ws, f, "f", at=t + timedelta(minutes=2)),  # connected again after removal
+        connected_marker,
+    )
+    await publish(
+        service,
+        disconnected(ws, a, "a", at=t + timedelta(minutes=1)),
         disconnected(ws, c, "c", reason="token_expired"),  # still in the workspace
         disconnected(ws, c, "c", reason="revoked"),
-        connected(ws, d, "d", reconnected=True),  # a reconnect takes no new slot
-        connected(ws, e, "e"),
-        disconnected(ws, e, "e"),
-        disconnected(ws, e, "e"),  # a removal seen twice
-        connected(ws, marker, "marker"),  # last in the partition: all above are done after it
+        disconnected(ws, e, "e", at=t + timedelta(minutes=1)),
+        disconnected(ws, e, "e", at=t + timedelta(minutes=1)),  # a removal seen twice
+        disconnected(ws, f, "f", at=t + timedelta(minutes=1)),
+        removed_marker,
     )
-    assert await eventually(lambda: known(service, ws, "marker"), expected=True)
+    markers = (connected_marker.id, removed_marker.id)
+    assert await eventually(lambda: processed(engine, *markers), expected=True)
     usage = await service.usage(ws)
-    assert usage["used"] == 3, usage  # b, c and the marker
-    await asyncio.sleep(0.5)
-    assert (await service.usage(ws))["used"] == 3
+    assert usage["used"] == 5, usage  # b, c, d, f and the connected marker
 
 
 async def test_account_connected_settles_the_reservation_held_for_it(service) -> None:

@@ -5,8 +5,11 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from mooring.service.auth import issue_gateway_token
+
+from .conftest import expire_now
 
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
@@ -137,17 +140,17 @@ async def test_a_retried_reservation_returns_the_same_slot(service) -> None:
     assert (await service.usage(ws))["reserved"] == 2
 
 
-async def test_an_expired_reservation_frees_its_slot(service) -> None:
+async def test_an_expired_reservation_frees_its_slot(service, engine) -> None:
     ws = uuid.uuid4()
     await service.connect_accounts(ws, 4)
-    held = await service.http.post(f"{service.ws(ws)}/reservations", json={"ttl_s": 1})
+    held = await service.http.post(f"{service.ws(ws)}/reservations", json={})
     assert held.status_code == 201
     assert (await service.http.post(f"{service.ws(ws)}/reservations", json={})).status_code == 402
-    await asyncio.sleep(1.1)
+    rid = held.json()["reservation_id"]
+    await expire_now(engine, rid)
     # Expiry is read at decision time: the slot is free whether or not the sweeper ran.
     again = await service.http.post(f"{service.ws(ws)}/reservations", json={})
     assert again.status_code == 201, again.text
-    rid = held.json()["reservation_id"]
     state = await service.http.get(f"{service.ws(ws)}/reservations/{rid}")
     assert state.json()["status"] == "expired"
     for _ in range(50):  # and the sweeper marks it too
@@ -156,6 +159,114 @@ async def test_an_expired_reservation_frees_its_slot(service) -> None:
             break
         await asyncio.sleep(0.1)
     assert state.json()["released_at"] is not None
+
+
+async def test_reservation_times_come_from_the_database_clock(service, engine) -> None:
+    ws = uuid.uuid4()
+    async with engine.connect() as conn:
+        before = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    r = await service.http.post(f"{service.ws(ws)}/reservations", json={"ttl_s": 60})
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT created_at, expires_at, clock_timestamp() AS after "
+                     "FROM billing_reservations WHERE id = :id"),
+                {"id": uuid.UUID(r.json()["reservation_id"])},
+            )
+        ).one()  # fmt: skip
+    assert before <= row.created_at <= row.after
+    assert (row.expires_at - row.created_at).total_seconds() == 60
+
+
+async def test_a_caller_chosen_id_is_never_swapped_for_another_flows_reservation(service) -> None:
+    ws = uuid.uuid4()
+    identity = {"platform": "x", "platform_account_id": "shared-handle"}
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    a = await service.http.post(
+        f"{service.ws(ws)}/reservations", json={**identity, "reservation_id": first}
+    )
+    b = await service.http.post(
+        f"{service.ws(ws)}/reservations", json={**identity, "reservation_id": second}
+    )
+    assert (a.status_code, b.status_code) == (201, 201), b.text
+    assert (a.json()["reservation_id"], b.json()["reservation_id"]) == (first, second)
+    retry = await service.http.post(
+        f"{service.ws(ws)}/reservations", json={**identity, "reservation_id": second}
+    )
+    assert (retry.status_code, retry.json()["reservation_id"]) == (200, second)
+    assert (await service.usage(ws))["reserved"] == 2
+
+
+async def test_a_busy_workspace_answers_503_at_once_and_grants_nothing_later(
+    service, engine
+) -> None:
+    """Finding 2b: a reserve waits for the workspace lock only briefly, never past the
+    caller's budget, and a refused reserve leaves no slot behind to be granted afterwards."""
+    ws, rid = uuid.uuid4(), str(uuid.uuid4())
+    await service.http.put(f"{service.ws(ws)}/plan", json={"plan": "starter"})
+    async with engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(
+            text("SELECT 1 FROM billing_workspaces WHERE workspace_id = :ws FOR UPDATE"),
+            {"ws": ws},
+        )
+        # The holder lets go after 3 s whatever happens, so an unbounded wait shows as a
+        # slow grant here rather than as a hung test.
+        release = asyncio.get_running_loop().call_later(
+            3, lambda: asyncio.ensure_future(holder.rollback())
+        )
+        started = asyncio.get_running_loop().time()
+        r = await service.http.post(f"{service.ws(ws)}/reservations", json={"reservation_id": rid})
+        elapsed = asyncio.get_running_loop().time() - started
+        c = await service.http.post(
+            f"{service.ws(ws)}/reservations/{uuid.uuid4()}/confirm",
+            json={"account_id": str(uuid.uuid4())},
+        )
+        release.cancel()
+        await holder.rollback()
+    assert r.status_code == 503, r.text
+    assert elapsed < 1.5, elapsed
+    assert r.headers["content-type"] == PROBLEM
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["type"] == "urn:mooring:problem:workspace-busy"
+    assert c.status_code == 503, c.text
+    assert (await service.usage(ws))["reserved"] == 0
+    assert (await service.http.get(f"{service.ws(ws)}/reservations/{rid}")).status_code == 404
+    retried = await service.http.post(
+        f"{service.ws(ws)}/reservations", json={"reservation_id": rid}
+    )
+    assert (retried.status_code, retried.json()["reservation_id"]) == (201, rid)
+
+
+async def test_a_confirm_names_the_identity_once_and_another_account_conflicts(service) -> None:
+    ws = uuid.uuid4()
+    rid = (await service.http.post(f"{service.ws(ws)}/reservations", json={})).json()[
+        "reservation_id"
+    ]
+    account = str(uuid.uuid4())
+    path = f"{service.ws(ws)}/reservations/{rid}/confirm"
+    first = await service.http.post(
+        path, json={"account_id": account, "platform": "x", "platform_account_id": "9"}
+    )
+    assert first.status_code == 200, first.text
+    retried = await service.http.post(path, json={"account_id": account})  # identity is kept
+    assert retried.status_code == 200, retried.text
+    other = await service.http.post(
+        path, json={"account_id": str(uuid.uuid4()), "platform": "x", "platform_account_id": "8"}
+    )
+    assert other.status_code == 409
+    assert (other.json()["state"], other.json()["account_id"]) == ("confirmed", account)
+    assert (await service.usage(ws))["used"] == 2
+
+
+async def test_after_a_downgrade_usage_and_the_402_name_the_same_upgrade(service) -> None:
+    ws = uuid.uuid4()
+    await service.http.put(f"{service.ws(ws)}/plan", json={"plan": "pro"})
+    await service.connect_accounts(ws, 12)
+    await service.http.put(f"{service.ws(ws)}/plan", json={"plan": "starter"})
+    refused = await service.http.post(f"{service.ws(ws)}/reservations", json={})
+    assert refused.status_code == 402
+    assert refused.json()["upgrade_to"] == (await service.usage(ws))["upgrade_to"] == "pro"
 
 
 async def test_a_downgrade_blocks_new_connects_but_removes_nothing(service) -> None:
@@ -248,3 +359,11 @@ async def test_the_public_usage_read_takes_a_gateway_token_of_that_workspace(ser
         )
         assert r.status_code == 401  # a service token is not a gateway token
         assert service_token not in r.text
+
+
+async def test_half_an_identity_is_refused_in_the_query_and_in_the_body(service) -> None:
+    ws = uuid.uuid4()
+    q = await service.http.get(f"{service.ws(ws)}/decision", params={"platform": "x"})
+    b = await service.http.post(f"{service.ws(ws)}/reservations", json={"platform_account_id": "1"})
+    assert (q.status_code, b.status_code) == (422, 422)
+    assert q.json()["type"] == b.json()["type"] == "urn:mooring:problem:validation-error"

@@ -10,6 +10,7 @@ from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.service_layer.gate import BillingGate
 from billing_gate.service_layer.projection import UsageProjection
 from mooring.db.engine import create_session_factory
+from mooring.events import utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ async def test_self_hosted_never_denies(engine) -> None:
             workspace_id=ws,
             account_id=uuid.uuid4(),
             identity=Identity("x", str(i)),
-            reconnected=False,
+            connected_at=utcnow(),
         )
     decision = await gate.decision(ws)
     assert decision.allowed

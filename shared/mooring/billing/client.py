@@ -2,9 +2,14 @@
 
     Allowed             may add the account (`reservation_id` set when a slot is now held)
     PlanLimitReached    402: answer 402 with `problem` (plan, limit, used, upgrade_to)
-    BillingUnavailable  timeout, connection error or 5xx: on cloud, answer 503 + Retry-After
+    BillingUnavailable  timeout, connection error or 5xx: on cloud, answer 503 + Retry-After.
+                        From `reserve` it carries the `reservation_id` that was sent: the gate
+                        may have granted it, so retry with it (idempotent) or release it
     BillingRequestError (raised) a request the gate refuses for a reason retrying cannot fix:
                         a wrong service token, an unknown reservation, a validation error
+
+`timeout_s` is the whole request's budget (connect, write, wait, read together), enforced with
+`asyncio.timeout`; httpx's own timeout applies per phase and would allow several times as long.
 
 The caller decides what unavailability means: a cloud deployment must not admit accounts it
 could not count, so it answers 503; a self-hosted one has no cap and need not ask at all.
@@ -12,8 +17,9 @@ could not count, so it answers 503; a self-hosted one has no cap and need not as
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -40,7 +46,10 @@ class BillingClientSettings(BaseSettings):
 
     base_url: str = "http://127.0.0.1:8105"
     timeout_s: float = Field(
-        default=0.5, gt=0, description="Whole-request budget: a connect must not hang on billing."
+        default=0.5,
+        gt=0,
+        description="Whole-request budget (all phases together): a connect must not hang on "
+        "billing. Keep it above the gate's BILLING_GATE_LOCK_TIMEOUT_MS.",
     )
     service_token: SecretStr = SecretStr("")
     retry_after_s: int = Field(
@@ -71,8 +80,11 @@ class PlanLimitReached:
 
 @dataclass(frozen=True)
 class BillingUnavailable:
+    """No answer in time. `reservation_id` (from `reserve`) may have been granted anyway."""
+
     reason: str
     retry_after_s: int
+    reservation_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -156,15 +168,23 @@ class BillingClient:
         reservation_id: uuid.UUID | None = None,
         ttl_s: int | None = None,
     ) -> Decision:
-        """Hold a slot for the account about to be created. Pass a `reservation_id` of your own
-        to make a retry after a timeout return the same reservation instead of a second one."""
-        body: dict[str, Any] = dict(_identity(platform, platform_account_id))
-        if reservation_id is not None:
-            body["reservation_id"] = str(reservation_id)
+        """Hold a slot for the account about to be created.
+
+        The request always carries a reservation id (yours, or one made up here), so a retry
+        after a timeout returns the same reservation instead of a second one. On
+        `BillingUnavailable` the id is in `reservation_id`: retry with it, or release it.
+        """
+        rid = reservation_id or uuid.uuid4()
+        body: dict[str, Any] = {
+            **_identity(platform, platform_account_id),
+            "reservation_id": str(rid),
+        }
         if ttl_s is not None:
             body["ttl_s"] = ttl_s
         answer = await self._call("POST", f"{_ws(workspace_id)}/reservations", json=body)
-        return answer if isinstance(answer, BillingUnavailable) else _decision(*answer)
+        if isinstance(answer, BillingUnavailable):
+            return replace(answer, reservation_id=rid)
+        return _decision(*answer)
 
     async def confirm(
         self,
@@ -211,14 +231,15 @@ class BillingClient:
     ) -> tuple[int, dict[str, Any]] | BillingUnavailable:
         token = self.settings.service_token.get_secret_value()
         try:
-            response = await self._http.request(
-                method,
-                path,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self.settings.timeout_s,
-                **kwargs,
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.settings.timeout_s):
+                response = await self._http.request(
+                    method,
+                    path,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.settings.timeout_s,
+                    **kwargs,
+                )
+        except (TimeoutError, httpx.TimeoutException):
             return BillingUnavailable("timeout", self.settings.retry_after_s)
         except httpx.TransportError as exc:
             return BillingUnavailable(
@@ -247,8 +268,11 @@ def _ws(workspace_id: uuid.UUID) -> str:
 
 
 def _identity(platform: str | None, platform_account_id: str | None) -> dict[str, str]:
-    if platform is None or platform_account_id is None:
+    """The identity parameters: both or neither. One alone is a caller's bug, never dropped."""
+    if platform is None and platform_account_id is None:
         return {}
+    if platform is None or platform_account_id is None:
+        raise ValueError("give platform and platform_account_id together, or neither")
     return {"platform": platform, "platform_account_id": platform_account_id}
 
 

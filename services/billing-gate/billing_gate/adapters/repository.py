@@ -1,33 +1,44 @@
-"""Billing-gate's persistence, in the caller's transaction (the use case owns commit/rollback).
+"""Billing-gate's persistence: one repository over one session (the caller owns commit/rollback).
 
 Every change to what a workspace occupies (a counted account, a held slot) happens under that
-workspace's row lock, so "count, then grant" is atomic across every replica.
+workspace's row lock, so "count, then grant" is atomic across every replica. Every time that
+matters (creation, expiry, settling) is the database's clock, never a replica's: replicas with
+skewed clocks still agree on which reservations are open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from psycopg.errors import LockNotAvailable
+from sqlalchemy import DateTime, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_gate.adapters.tables import (
     billing_accounts,
     billing_reservations,
     billing_workspaces,
 )
-from billing_gate.domain.accounts import Identity
+from billing_gate.domain.accounts import Identity, counts
+from billing_gate.domain.errors import WorkspaceBusyError
 from billing_gate.domain.reservations import Reservation
 
-__all__ = ["BillingRepository", "Snapshot"]
+__all__ = ["BillingRepository", "Snapshot", "locked_workspace"]
 
 _R = billing_reservations.c
 _A = billing_accounts.c
 _W = billing_workspaces.c
+
+
+def _db_now() -> Any:
+    return func.clock_timestamp(type_=DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -42,27 +53,42 @@ class Snapshot:
 
 # The hot path of every decision, as literal SQL: building the equivalent Core statement per call
 # costs more Python time than the query takes in PostgreSQL. Columns match `tables.py`.
+# An account counts unless its newest removal is at least as new as its newest connect
+# (`domain.accounts.counts`). `accounts` is the shared aggregate (read only): a reconnect of an
+# account the connector already holds is known even while this projection lags the events.
 _SNAPSHOT_SQL = """
 SELECT
   (SELECT plan FROM billing_workspaces WHERE workspace_id = :ws) AS plan,
   (SELECT count(*) FROM billing_accounts
-    WHERE workspace_id = :ws AND removed_at IS NULL) AS used,
+    WHERE workspace_id = :ws AND (removed_at IS NULL OR connected_at > removed_at)) AS used,
   (SELECT count(*) FROM billing_reservations
     WHERE workspace_id = :ws AND confirmed_at IS NULL AND released_at IS NULL
-      AND expires_at > :now) AS reserved,
+      AND expires_at > clock_timestamp()) AS reserved,
   {known} AS known
 """
 _SNAPSHOT = text(_SNAPSHOT_SQL.format(known="false"))
 _SNAPSHOT_WITH_IDENTITY = text(
     _SNAPSHOT_SQL.format(
-        known="EXISTS (SELECT 1 FROM billing_accounts WHERE workspace_id = :ws "
-        "AND platform = :platform AND platform_account_id = :pid AND removed_at IS NULL)"
+        known="""EXISTS (SELECT 1 FROM billing_accounts
+    WHERE workspace_id = :ws AND platform = :platform AND platform_account_id = :pid
+      AND (removed_at IS NULL OR connected_at > removed_at))
+  OR EXISTS (SELECT 1 FROM accounts
+    WHERE workspace_id = :ws AND platform = :platform AND platform_account_id = :pid)"""
     )
 )
 
+_ADD_RESERVATION = text("""
+INSERT INTO billing_reservations
+  (id, workspace_id, platform, platform_account_id, created_at, expires_at)
+SELECT CAST(:id AS uuid), CAST(:ws AS uuid), CAST(:platform AS text), CAST(:pid AS text),
+  db.t, db.t + make_interval(secs => CAST(:ttl_s AS double precision))
+FROM (SELECT clock_timestamp() AS t) AS db
+RETURNING *, clock_timestamp() AS read_at
+""")
 
-def _open(now: datetime) -> Any:
-    return and_(_R.confirmed_at.is_(None), _R.released_at.is_(None), _R.expires_at > now)
+
+def _open() -> Any:
+    return and_(_R.confirmed_at.is_(None), _R.released_at.is_(None), _R.expires_at > _db_now())
 
 
 def _reservation(row: Any) -> Reservation:
@@ -77,7 +103,33 @@ def _reservation(row: Any) -> Reservation:
         account_id=row.account_id,
         released_at=row.released_at,
         release_reason=row.release_reason,
+        read_at=row.read_at,
     )
+
+
+@contextlib.asynccontextmanager
+async def locked_workspace(
+    sessions: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID, *, lock_timeout_ms: int
+) -> AsyncIterator[BillingRepository]:
+    """One transaction holding the workspace's row lock, waiting at most `lock_timeout_ms` for it.
+
+    A caller has a budget of its own (the client's, 0.5 s by default). Waiting longer would only
+    let the server commit a grant after the caller gave up, and hold a pool connection meanwhile:
+    a lock not had in time raises `WorkspaceBusyError` with nothing changed.
+    """
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text("SELECT set_config('lock_timeout', :ms, true)"),
+                {"ms": f"{lock_timeout_ms}ms"},
+            )
+            repo = BillingRepository(session)
+            await repo.lock_workspace(workspace_id)
+            yield repo
+    except DBAPIError as exc:
+        if isinstance(exc.orig, LockNotAvailable):
+            raise WorkspaceBusyError(workspace_id) from exc
+        raise
 
 
 class BillingRepository:
@@ -96,25 +148,30 @@ class BillingRepository:
         )
         await self.session.execute(locked)
 
-    async def set_plan(self, workspace_id: uuid.UUID, plan: str, changed_at: datetime) -> bool:
+    async def set_plan(
+        self, workspace_id: uuid.UUID, plan: str, changed_at: datetime | None
+    ) -> bool:
         """Record `plan` unless a change at least as new is already recorded; True if applied.
 
-        The newest `changed_at` wins whatever order the changes arrive in.
+        The newest `changed_at` wins whatever order the changes arrive in; None means now, by
+        the database's clock.
         """
         stmt = insert(billing_workspaces).values(
-            workspace_id=workspace_id, plan=plan, plan_changed_at=changed_at
+            workspace_id=workspace_id,
+            plan=plan,
+            plan_changed_at=changed_at if changed_at is not None else _db_now(),
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=[_W.workspace_id],
             set_={"plan": stmt.excluded.plan, "plan_changed_at": stmt.excluded.plan_changed_at},
-            where=or_(_W.plan_changed_at.is_(None), _W.plan_changed_at < changed_at),
+            where=or_(
+                _W.plan_changed_at.is_(None), _W.plan_changed_at < stmt.excluded.plan_changed_at
+            ),
         ).returning(_W.workspace_id)
         return (await self.session.execute(upsert)).first() is not None
 
-    async def snapshot(
-        self, workspace_id: uuid.UUID, now: datetime, identity: Identity | None = None
-    ) -> Snapshot:
-        params: dict[str, Any] = {"ws": workspace_id, "now": now}
+    async def snapshot(self, workspace_id: uuid.UUID, identity: Identity | None = None) -> Snapshot:
+        params: dict[str, Any] = {"ws": workspace_id}
         if identity is None:
             stmt = _SNAPSHOT
         else:
@@ -128,9 +185,18 @@ class BillingRepository:
     # -- counted accounts -------------------------------------------------------------------
 
     async def count_account(
-        self, workspace_id: uuid.UUID, account_id: uuid.UUID, identity: Identity
+        self,
+        workspace_id: uuid.UUID,
+        account_id: uuid.UUID,
+        identity: Identity,
+        connected_at: datetime | None = None,
     ) -> bool:
-        """Count a new account; False if it was already counted or already removed (tombstone)."""
+        """Record a connect; True only if the account did not count before and counts now.
+
+        `connected_at` is the event's time (None from a confirm, which carries none). The newest
+        connect time is kept, so a connect newer than the account's removal counts it again,
+        and an older one (delivered late) changes nothing.
+        """
         inserted = await self.session.execute(
             insert(billing_accounts)
             .values(
@@ -138,11 +204,27 @@ class BillingRepository:
                 account_id=account_id,
                 platform=identity.platform,
                 platform_account_id=identity.platform_account_id,
+                connected_at=connected_at,
             )
             .on_conflict_do_nothing()
             .returning(_A.account_id)
         )
-        return inserted.first() is not None
+        if inserted.first() is not None:
+            return True
+        key = and_(_A.workspace_id == workspace_id, _A.account_id == account_id)
+        row = (
+            await self.session.execute(
+                select(_A.connected_at, _A.removed_at).where(key).with_for_update()
+            )
+        ).one()
+        before = counts(row.connected_at, row.removed_at)
+        newest = row.connected_at
+        if connected_at is not None and (newest is None or connected_at > newest):
+            newest = connected_at
+            await self.session.execute(
+                update(billing_accounts).where(key).values(connected_at=newest)
+            )
+        return not before and counts(newest, row.removed_at)
 
     async def remove_account(
         self,
@@ -151,7 +233,7 @@ class BillingRepository:
         identity: Identity,
         removed_at: datetime,
     ) -> None:
-        """Tombstone the account, seen or not: a connect arriving later must not count it."""
+        """Record a removal, seen or not: a connect older than the newest removal cannot count."""
         stmt = insert(billing_accounts).values(
             workspace_id=workspace_id,
             account_id=account_id,
@@ -162,41 +244,56 @@ class BillingRepository:
         await self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[_A.workspace_id, _A.account_id],
-                set_={"removed_at": func.coalesce(_A.removed_at, stmt.excluded.removed_at)},
+                # GREATEST ignores NULL: the newest removal time is kept.
+                set_={"removed_at": func.greatest(_A.removed_at, stmt.excluded.removed_at)},
             )
         )
 
     # -- reservations -----------------------------------------------------------------------
 
-    async def add_reservation(self, reservation: Reservation) -> None:
-        await self.session.execute(
-            insert(billing_reservations).values(
-                id=reservation.id,
-                workspace_id=reservation.workspace_id,
-                platform=reservation.platform,
-                platform_account_id=reservation.platform_account_id,
-                created_at=reservation.created_at,
-                expires_at=reservation.expires_at,
+    async def add_reservation(
+        self,
+        reservation_id: uuid.UUID,
+        workspace_id: uuid.UUID,
+        identity: Identity | None,
+        ttl: timedelta,
+    ) -> Reservation:
+        """A pending reservation created and timed by the database's clock."""
+        row = (
+            await self.session.execute(
+                _ADD_RESERVATION,
+                {
+                    "id": reservation_id,
+                    "ws": workspace_id,
+                    "platform": identity.platform if identity else None,
+                    "pid": identity.platform_account_id if identity else None,
+                    "ttl_s": ttl.total_seconds(),
+                },
             )
-        )
+        ).one()
+        return _reservation(row)
 
     async def get_reservation(self, reservation_id: uuid.UUID) -> Reservation | None:
         row = (
-            await self.session.execute(select(billing_reservations).where(_R.id == reservation_id))
+            await self.session.execute(
+                select(billing_reservations, _db_now().label("read_at")).where(
+                    _R.id == reservation_id
+                )
+            )
         ).first()
         return _reservation(row) if row is not None else None
 
     async def open_reservation_for(
-        self, workspace_id: uuid.UUID, identity: Identity, now: datetime
+        self, workspace_id: uuid.UUID, identity: Identity
     ) -> Reservation | None:
         row = (
             await self.session.execute(
-                select(billing_reservations)
+                select(billing_reservations, _db_now().label("read_at"))
                 .where(
                     _R.workspace_id == workspace_id,
                     _R.platform == identity.platform,
                     _R.platform_account_id == identity.platform_account_id,
-                    _open(now),
+                    _open(),
                 )
                 .order_by(_R.created_at)
                 .limit(1)
@@ -205,23 +302,32 @@ class BillingRepository:
         return _reservation(row) if row is not None else None
 
     async def mark_confirmed(
-        self, reservation_id: uuid.UUID, account_id: uuid.UUID, now: datetime
+        self, reservation_id: uuid.UUID, account_id: uuid.UUID, identity: Identity
     ) -> None:
+        """Close the reservation for `account_id`, keeping the identity it was confirmed with
+        (a reservation taken without one learns it here, so a retried confirm needs none)."""
         await self.session.execute(
             update(billing_reservations)
             .where(_R.id == reservation_id)
-            .values(confirmed_at=now, account_id=account_id)
+            .values(
+                confirmed_at=_db_now(),
+                account_id=account_id,
+                platform=func.coalesce(_R.platform, identity.platform),
+                platform_account_id=func.coalesce(
+                    _R.platform_account_id, identity.platform_account_id
+                ),
+            )
         )
 
-    async def mark_released(self, reservation_id: uuid.UUID, now: datetime, reason: str) -> None:
+    async def mark_released(self, reservation_id: uuid.UUID, reason: str) -> None:
         await self.session.execute(
             update(billing_reservations)
             .where(_R.id == reservation_id)
-            .values(released_at=now, release_reason=reason)
+            .values(released_at=_db_now(), release_reason=reason)
         )
 
     async def settle_for_identity(
-        self, workspace_id: uuid.UUID, identity: Identity, account_id: uuid.UUID, now: datetime
+        self, workspace_id: uuid.UUID, identity: Identity, account_id: uuid.UUID
     ) -> uuid.UUID | None:
         """Confirm the oldest unsettled reservation held for this identity, expired or not."""
         oldest = (
@@ -240,22 +346,23 @@ class BillingRepository:
         settled = await self.session.execute(
             update(billing_reservations)
             .where(_R.id == oldest)
-            .values(confirmed_at=now, account_id=account_id)
+            .values(confirmed_at=_db_now(), account_id=account_id)
             .returning(_R.id)
         )
         settled_id: uuid.UUID | None = settled.scalar_one_or_none()
         return settled_id
 
-    async def expire_due(self, now: datetime) -> int:
+    async def expire_due(self) -> int:
         expired = await self.session.execute(
             update(billing_reservations)
-            .where(_R.confirmed_at.is_(None), _R.released_at.is_(None), _R.expires_at <= now)
-            .values(released_at=now, release_reason="expired")
+            .where(_R.confirmed_at.is_(None), _R.released_at.is_(None), _R.expires_at <= _db_now())
+            .values(released_at=_db_now(), release_reason="expired")
             .returning(_R.id)
         )
         return len(expired.all())
 
-    async def purge_finished(self, before: datetime) -> int:
+    async def purge_finished(self, retention: timedelta) -> int:
+        before = _db_now() - retention
         purged = await self.session.execute(
             delete(billing_reservations)
             .where(or_(_R.confirmed_at < before, _R.released_at < before))

@@ -1,8 +1,13 @@
-"""Billing-gate's own tables (written only by this service), created by migration 0003.
+"""Billing-gate's own tables (written only by this service), created by migrations 0003 and 0005.
 
-`billing_accounts` is a projection of account events: a row per account id ever seen, where
-`removed_at` is a tombstone. Account ids are never reused (a social account connected again after
-removal is a new account), so a removal that arrives before its connect still wins.
+`billing_accounts` is a projection of account events: a row per account id ever seen, with the
+newest connect time (`connected_at`, NULL when only a confirm counted it) and the newest removal
+time (`removed_at`). The newest of the two wins, whatever order the events arrive in: a removal
+that overtakes its connect still wins, and a connect made after a removal counts again
+(`domain.accounts.counts` is the rule; the SQL in `repository.py` says the same).
+
+Decisions also read the shared `accounts` aggregate (`mooring.db.tables.accounts`, read only)
+to recognise a reconnect the projection has not caught up with.
 """
 
 from __future__ import annotations
@@ -37,14 +42,9 @@ billing_accounts = Table(
     Column("platform_account_id", Text, nullable=False),
     Column("counted_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("removed_at", DateTime(timezone=True)),
+    Column("connected_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("workspace_id", "account_id"),
-    Index(
-        "ix_billing_accounts_identity",
-        "workspace_id",
-        "platform",
-        "platform_account_id",
-        postgresql_where=text("removed_at IS NULL"),
-    ),
+    Index("ix_billing_accounts_identity", "workspace_id", "platform", "platform_account_id"),
 )
 
 billing_reservations = Table(

@@ -57,7 +57,7 @@ def decide(
         limit=plan.limit,
         used=used,
         reserved=reserved,
-        upgrade_to=_upgrade_hint(catalogue, plan, used + reserved),
+        upgrade_to=catalogue.upgrade_hint(plan, used + reserved),
     )
 
 
@@ -71,12 +71,3 @@ def _allowed(reason: Reason, plan: Plan, limit: int | None, used: int, reserved:
         reserved=reserved,
         upgrade_to=None,
     )
-
-
-def _upgrade_hint(catalogue: PlanCatalogue, plan: Plan, occupied: int) -> str | None:
-    """The smallest bigger plan that would admit one more account (after a downgrade the very
-    next plan up may still be full); None when no plan would."""
-    candidate = catalogue.upgrade_after(plan)
-    while candidate is not None and candidate.limit <= occupied:
-        candidate = catalogue.upgrade_after(candidate)
-    return candidate.name if candidate is not None else None

@@ -5,6 +5,7 @@
      +-- ReservationNotFoundError  no such reservation in this workspace (404)
      +-- ReservationConflictError  the reservation is already settled the other way (409)
      +-- IdentityRequiredError     a confirm that names no platform identity for the account (422)
+     +-- WorkspaceBusyError        the workspace's lock was not free within the lock timeout (503)
 
 A denied slot is not an error: it is a `Decision` with `allowed=False`.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "ReservationConflictError",
     "ReservationNotFoundError",
     "UnknownPlanError",
+    "WorkspaceBusyError",
 ]
 
 
@@ -41,10 +43,16 @@ class ReservationNotFoundError(BillingGateError):
 
 
 class ReservationConflictError(BillingGateError):
-    def __init__(self, reservation_id: uuid.UUID, state: str) -> None:
-        super().__init__(f"reservation {reservation_id} is already {state}")
+    def __init__(
+        self, reservation_id: uuid.UUID, state: str, *, account_id: uuid.UUID | None = None
+    ) -> None:
+        detail = f"reservation {reservation_id} is already {state}"
+        if account_id is not None:
+            detail += f" for account {account_id}"
+        super().__init__(detail)
         self.reservation_id = reservation_id
         self.state = state
+        self.account_id = account_id
 
 
 class IdentityRequiredError(BillingGateError):
@@ -54,3 +62,11 @@ class IdentityRequiredError(BillingGateError):
             "platform and platform_account_id"
         )
         self.reservation_id = reservation_id
+
+
+class WorkspaceBusyError(BillingGateError):
+    """Nothing was changed: the caller may retry (with the same reservation id) after a moment."""
+
+    def __init__(self, workspace_id: uuid.UUID) -> None:
+        super().__init__(f"workspace {workspace_id} is busy; retry shortly")
+        self.workspace_id = workspace_id

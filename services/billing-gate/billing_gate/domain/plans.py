@@ -63,3 +63,14 @@ class PlanCatalogue:
     def upgrade_after(self, plan: Plan) -> Plan | None:
         """The smallest plan with a higher cap, or None at the top."""
         return next((p for p in self.plans if p.limit > plan.limit), None)
+
+    def upgrade_hint(self, plan: Plan, occupied: int) -> str | None:
+        """The smallest bigger plan that would admit one more account, given `occupied` slots
+        (after a downgrade the very next plan up may still be full); None when no plan would.
+
+        The one hint for every answer: the usage read and the 402 must never disagree.
+        """
+        candidate = self.upgrade_after(plan)
+        while candidate is not None and candidate.limit <= occupied:
+            candidate = self.upgrade_after(candidate)
+        return candidate.name if candidate is not None else None

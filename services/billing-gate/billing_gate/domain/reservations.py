@@ -28,9 +28,17 @@ class Reservation:
     account_id: uuid.UUID | None = None
     released_at: datetime | None = None
     release_reason: str | None = None
+    # The database's clock when the row was read: every replica judges expiry by the same clock.
+    read_at: datetime | None = None
 
-    def state(self, now: datetime) -> ReservationState:
-        """Expiry is read from the clock here, so no answer depends on the sweeper having run."""
+    def state(self, now: datetime | None = None) -> ReservationState:
+        """Expiry is read from the clock here, so no answer depends on the sweeper having run.
+
+        Without `now`, the database time the reservation was read at.
+        """
+        now = now or self.read_at
+        if now is None:
+            raise ValueError("no clock: pass `now` or read the reservation from the database")
         if self.confirmed_at is not None:
             return "confirmed"
         if self.released_at is not None:
@@ -40,7 +48,7 @@ class Reservation:
         return "pending"
 
 
-def check_confirmable(reservation: Reservation, now: datetime) -> bool:
+def check_confirmable(reservation: Reservation, now: datetime | None = None) -> bool:
     """True when a confirm must be recorded, False when it already was (idempotent).
 
     An expired reservation is still confirmed: the account exists by now, and the count must
@@ -52,7 +60,7 @@ def check_confirmable(reservation: Reservation, now: datetime) -> bool:
     return state != "confirmed"
 
 
-def check_releasable(reservation: Reservation, now: datetime) -> bool:
+def check_releasable(reservation: Reservation, now: datetime | None = None) -> bool:
     """True when a release must be recorded, False when there is nothing left to release."""
     state = reservation.state(now)
     if state == "confirmed":

@@ -24,11 +24,10 @@ def usage_of(
 ) -> Usage:
     if mode == "self_hosted":
         return Usage(plan=plan.name, limit=None, used=used, reserved=reserved, upgrade_to=None)
-    bigger = catalogue.upgrade_after(plan)
     return Usage(
         plan=plan.name,
         limit=plan.limit,
         used=used,
         reserved=reserved,
-        upgrade_to=bigger.name if bigger is not None else None,
+        upgrade_to=catalogue.upgrade_hint(plan, used + reserved),
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import SecretStr
 
-from billing_gate.domain.accounts import Identity
+from billing_gate.domain.accounts import Identity, IncompleteIdentityError
 from billing_gate.entrypoints.problems import domain_errors, plan_limit_reached
 from billing_gate.entrypoints.schemas import (
     ConfirmIn,
@@ -41,20 +41,17 @@ _401 = _problem(401, "Missing or wrong bearer token.")
 _404 = _problem(404, "No such reservation in this workspace.")
 _409 = _problem(409, "The reservation was already settled the other way.")
 _422 = _problem(422, "The request is not valid.")
+_503 = _problem(
+    503, "The workspace's lock was not free in time; nothing changed. Retry after Retry-After."
+)
 _200: Responses = {200: {"description": "No slot needed, or a retried request."}}
 
 
-def _identity(platform: str | None, platform_account_id: str | None) -> Identity | None:
-    if platform is None and platform_account_id is None:
-        return None
-    if platform is None or platform_account_id is None:
-        raise Problem(
-            422,
-            "validation-error",
-            "The request is not valid",
-            "give platform and platform_account_id together, or neither",
-        )
-    return Identity(platform, platform_account_id)
+def _query_identity(platform: str | None, platform_account_id: str | None) -> Identity | None:
+    try:
+        return Identity.from_parts(platform, platform_account_id)
+    except IncompleteIdentityError as exc:
+        raise Problem(422, "validation-error", "The request is not valid", str(exc)) from exc
 
 
 def build_routers(
@@ -98,7 +95,7 @@ def _add_decision_routes(internal: APIRouter, gate: BillingGate) -> None:
         platform_account_id: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     ) -> DecisionOut:
         """The early check when a connect starts: may one more account be added? Holds nothing."""
-        answer = await gate.decision(workspace_id, _identity(platform, platform_account_id))
+        answer = await gate.decision(workspace_id, _query_identity(platform, platform_account_id))
         if not answer.allowed:
             raise plan_limit_reached(answer)
         return DecisionOut.of(answer)
@@ -114,7 +111,7 @@ def _add_reservation_routes(internal: APIRouter, gate: BillingGate) -> None:
     @internal.post(
         "/reservations",
         status_code=status.HTTP_201_CREATED,
-        responses=_200 | _402 | _409 | _422,
+        responses=_200 | _402 | _409 | _422 | _503,
     )
     async def reserve(
         workspace_id: uuid.UUID, body: ReservationIn, response: Response
@@ -124,7 +121,7 @@ def _add_reservation_routes(internal: APIRouter, gate: BillingGate) -> None:
         with domain_errors():
             outcome = await gate.reserve(
                 workspace_id,
-                _identity(body.platform, body.platform_account_id),
+                body.identity(),
                 reservation_id=body.reservation_id,
                 ttl=ttl,
             )
@@ -140,26 +137,29 @@ def _add_reservation_routes(internal: APIRouter, gate: BillingGate) -> None:
     ) -> ReservationStateOut:
         with domain_errors():
             found = await gate.reservation(workspace_id, reservation_id)
-        return ReservationStateOut.of(found, gate.clock())
+        return ReservationStateOut.of(found)
 
-    @internal.post("/reservations/{reservation_id}/confirm", responses=_404 | _409 | _422)
+    @internal.post("/reservations/{reservation_id}/confirm", responses=_404 | _409 | _422 | _503)
     async def confirm(
         workspace_id: uuid.UUID, reservation_id: uuid.UUID, body: ConfirmIn
     ) -> ReservationStateOut:
-        """The account was created: count it and close the reservation (idempotent)."""
+        """The account was created: count it and close the reservation (idempotent).
+
+        409 when the reservation is released, or confirmed for another account (this account
+        is still counted: it exists)."""
         with domain_errors():
             confirmed = await gate.confirm(
                 workspace_id,
                 reservation_id,
                 account_id=body.account_id,
-                identity=_identity(body.platform, body.platform_account_id),
+                identity=body.identity(),
             )
-        return ReservationStateOut.of(confirmed, gate.clock())
+        return ReservationStateOut.of(confirmed)
 
     @internal.delete(
         "/reservations/{reservation_id}",
         status_code=status.HTTP_204_NO_CONTENT,
-        responses=_404 | _409,
+        responses=_404 | _409 | _503,
     )
     async def release(workspace_id: uuid.UUID, reservation_id: uuid.UUID) -> None:
         """The connect was abandoned: give the slot back (idempotent)."""

@@ -3,7 +3,8 @@
 Ack policy, retries and the DLQ come from `ServiceRuntime.subscribe` (NACK_ON_ERROR, offset
 committed after the effect). Ordering key: the account id (account events) and the workspace id
 (plan changes); neither is relied on, because the effects are idempotent and order-free: the
-inbox drops exact duplicates, usage is a set with tombstones, and the newest `changed_at` wins.
+inbox drops exact duplicates, usage keeps the newest connect and removal time per account, and
+the newest `changed_at` wins.
 """
 
 from __future__ import annotations
@@ -30,19 +31,18 @@ class KafkaHandlers:
             workspace_id=event.workspace_id,
             account_id=event.account_id,
             identity=Identity(event.platform, event.platform_account_id),
-            reconnected=event.reconnected,
+            connected_at=event.connected_at,
         )
 
     async def on_account_disconnected(self, envelope: Envelope[AccountDisconnected]) -> None:
         event = envelope.payload
-        if event.reason != "removed":
-            return  # a lost token keeps the account in the workspace, and its slot with it
-        await self.projection.account_removed(
+        await self.projection.account_disconnected(
             envelope.id,
             workspace_id=event.workspace_id,
             account_id=event.account_id,
             identity=Identity(event.platform, event.platform_account_id),
-            removed_at=event.disconnected_at,
+            reason=event.reason,
+            disconnected_at=event.disconnected_at,
         )
 
     async def on_plan_changed(self, envelope: Envelope[WorkspacePlanChanged]) -> None:

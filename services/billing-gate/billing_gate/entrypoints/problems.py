@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from billing_gate.domain.decisions import Decision
 from billing_gate.domain.errors import (
@@ -11,12 +12,14 @@ from billing_gate.domain.errors import (
     ReservationConflictError,
     ReservationNotFoundError,
     UnknownPlanError,
+    WorkspaceBusyError,
 )
 from mooring.service.problems import Problem
 
-__all__ = ["PLAN_LIMIT_REACHED", "domain_errors", "plan_limit_reached"]
+__all__ = ["BUSY_RETRY_AFTER_S", "PLAN_LIMIT_REACHED", "domain_errors", "plan_limit_reached"]
 
 PLAN_LIMIT_REACHED = "plan-limit-reached"
+BUSY_RETRY_AFTER_S = 1
 
 
 def plan_limit_reached(decision: Decision) -> Problem:
@@ -46,8 +49,24 @@ def domain_errors() -> Iterator[None]:
     except ReservationNotFoundError as exc:
         raise Problem(404, "reservation-not-found", "Reservation not found", str(exc)) from exc
     except ReservationConflictError as exc:
+        extra: dict[str, Any] = (
+            {"account_id": str(exc.account_id)} if exc.account_id is not None else {}
+        )
         raise Problem(
-            409, "reservation-conflict", "Reservation already settled", str(exc), state=exc.state
+            409,
+            "reservation-conflict",
+            "Reservation already settled",
+            str(exc),
+            state=exc.state,
+            **extra,
         ) from exc
     except IdentityRequiredError as exc:
         raise Problem(422, "identity-required", "Account identity required", str(exc)) from exc
+    except WorkspaceBusyError as exc:
+        raise Problem(
+            503,
+            "workspace-busy",
+            "Workspace busy",
+            f"{exc}: nothing was changed",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        ) from exc

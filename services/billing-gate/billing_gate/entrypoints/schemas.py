@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, Reason
 from billing_gate.domain.reservations import Reservation, ReservationState
 from billing_gate.domain.usage import Usage
@@ -31,9 +32,11 @@ class _IdentityIn(BaseModel):
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> _IdentityIn:
-        if (self.platform is None) != (self.platform_account_id is None):
-            raise ValueError("give platform and platform_account_id together, or neither")
+        self.identity()  # the rule lives in the domain; its ValueError becomes a 422
         return self
+
+    def identity(self) -> Identity | None:
+        return Identity.from_parts(self.platform, self.platform_account_id)
 
 
 class UsageOut(BaseModel):
@@ -107,11 +110,11 @@ class ReservationStateOut(BaseModel):
     released_at: datetime | None
 
     @classmethod
-    def of(cls, reservation: Reservation, now: datetime) -> ReservationStateOut:
+    def of(cls, reservation: Reservation) -> ReservationStateOut:
         return cls(
             reservation_id=reservation.id,
             workspace_id=reservation.workspace_id,
-            status=reservation.state(now),
+            status=reservation.state(),
             platform=reservation.platform,
             platform_account_id=reservation.platform_account_id,
             created_at=reservation.created_at,

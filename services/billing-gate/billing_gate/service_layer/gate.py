@@ -2,18 +2,20 @@
 
 Reads for an early answer take no lock; anything that grants or settles a slot runs under the
 workspace's row lock, so N concurrent requests at `limit - 1` admit exactly one, across replicas.
+The lock is waited for only briefly (`lock_timeout_ms`): a caller that has given up must not be
+granted a slot afterwards. Every time is the database's clock.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing_gate.adapters.repository import BillingRepository, Snapshot
+from billing_gate.adapters.repository import BillingRepository, Snapshot, locked_workspace
 from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, DeploymentMode, decide
 from billing_gate.domain.errors import (
@@ -24,7 +26,6 @@ from billing_gate.domain.errors import (
 from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.domain.reservations import Reservation, check_confirmable, check_releasable
 from billing_gate.domain.usage import Usage, usage_of
-from mooring.events import utcnow
 
 __all__ = ["BillingGate", "PlanChange", "ReservationOutcome"]
 
@@ -53,17 +54,17 @@ class BillingGate:
     catalogue: PlanCatalogue
     mode: DeploymentMode
     reservation_ttl: timedelta
-    clock: Callable[[], datetime] = utcnow
+    lock_timeout_ms: int = 300
 
     async def usage(self, workspace_id: uuid.UUID) -> Usage:
         async with self.sessions() as session:
-            snap = await BillingRepository(session).snapshot(workspace_id, self.clock())
+            snap = await BillingRepository(session).snapshot(workspace_id)
         return self._usage(snap)
 
     async def decision(self, workspace_id: uuid.UUID, identity: Identity | None = None) -> Decision:
         """The early answer when a connect starts; holds nothing."""
         async with self.sessions() as session:
-            snap = await BillingRepository(session).snapshot(workspace_id, self.clock(), identity)
+            snap = await BillingRepository(session).snapshot(workspace_id, identity)
         return self._decide(snap)
 
     async def reserve(
@@ -76,29 +77,24 @@ class BillingGate:
     ) -> ReservationOutcome:
         """Hold one slot for a connect in progress, atomically against every other caller.
 
-        A caller-chosen `reservation_id` makes a retried request return the same reservation.
+        A caller-chosen `reservation_id` makes a retried request return the same reservation,
+        and only that one: another flow's reservation for the same identity is never handed out.
         """
-        async with self.sessions() as session, session.begin():
-            repo = BillingRepository(session)
-            await repo.lock_workspace(workspace_id)
-            now = self.clock()
-            earlier = await self._earlier(repo, workspace_id, identity, reservation_id, now)
-            decision = self._decide(await repo.snapshot(workspace_id, now, identity))
+        async with self._locked(workspace_id) as repo:
+            earlier = await self._earlier(repo, workspace_id, identity, reservation_id)
+            decision = self._decide(await repo.snapshot(workspace_id, identity))
             if earlier is not None:
                 # The slot is already this caller's: whatever the counts say now, it holds.
                 held = replace(decision, allowed=True, upgrade_to=None)
                 return ReservationOutcome(held, earlier, created=False)
             if not decision.needs_slot:
                 return ReservationOutcome(decision, None, created=False)
-            reservation = Reservation(
-                id=reservation_id or uuid.uuid4(),
-                workspace_id=workspace_id,
-                platform=identity.platform if identity else None,
-                platform_account_id=identity.platform_account_id if identity else None,
-                created_at=now,
-                expires_at=now + min(ttl or self.reservation_ttl, self.reservation_ttl),
+            reservation = await repo.add_reservation(
+                reservation_id or uuid.uuid4(),
+                workspace_id,
+                identity,
+                min(ttl or self.reservation_ttl, self.reservation_ttl),
             )
-            await repo.add_reservation(reservation)
             granted = replace(decision, reserved=decision.reserved + 1)
             return ReservationOutcome(granted, reservation, created=True)
 
@@ -113,31 +109,35 @@ class BillingGate:
         """The connect created `account_id`: count it now and close the reservation.
 
         Counting here (not only when account.connected arrives) closes the window in which the
-        slot would be neither reserved nor used; the event later finds the account counted.
+        slot would be neither reserved nor used; the event later finds the account counted. The
+        account is counted even when the reservation is already confirmed (the account exists
+        either way); a reservation confirmed for another account is a conflict.
         """
-        async with self.sessions() as session, session.begin():
-            repo = BillingRepository(session)
-            await repo.lock_workspace(workspace_id)
-            now = self.clock()
+        conflict: ReservationConflictError | None = None
+        async with self._locked(workspace_id) as repo:
             reservation = await self._owned(repo, workspace_id, reservation_id)
-            if not check_confirmable(reservation, now):
-                return reservation
+            open_ = check_confirmable(reservation)  # a released one raises: nothing counted
             who = identity or _identity_of(reservation)
             if who is None:
                 raise IdentityRequiredError(reservation_id)
             await repo.count_account(workspace_id, account_id, who)
-            await repo.mark_confirmed(reservation_id, account_id, now)
-            return await self._owned(repo, workspace_id, reservation_id)
+            if open_:
+                await repo.mark_confirmed(reservation_id, account_id, who)
+                reservation = await self._owned(repo, workspace_id, reservation_id)
+            elif reservation.account_id != account_id:
+                conflict = ReservationConflictError(
+                    reservation_id, "confirmed", account_id=reservation.account_id
+                )
+        if conflict is not None:  # raised after the commit: the account stays counted
+            raise conflict
+        return reservation
 
     async def release(self, workspace_id: uuid.UUID, reservation_id: uuid.UUID) -> Reservation:
         """The connect was abandoned: give the slot back (idempotent)."""
-        async with self.sessions() as session, session.begin():
-            repo = BillingRepository(session)
-            await repo.lock_workspace(workspace_id)
-            now = self.clock()
+        async with self._locked(workspace_id) as repo:
             reservation = await self._owned(repo, workspace_id, reservation_id)
-            if check_releasable(reservation, now):
-                await repo.mark_released(reservation_id, now, "released")
+            if check_releasable(reservation):
+                await repo.mark_released(reservation_id, "released")
                 reservation = await self._owned(repo, workspace_id, reservation_id)
             return reservation
 
@@ -148,7 +148,8 @@ class BillingGate:
     async def change_plan(
         self, workspace_id: uuid.UUID, plan: str, changed_at: datetime | None = None
     ) -> PlanChange:
-        """Apply a plan change unless a newer one is already recorded.
+        """Apply a plan change unless a newer one is already recorded (None: now, by the
+        database's clock).
 
         A downgrade below usage removes nothing: the counts stay, and `decide` refuses new
         accounts until the workspace is under the new cap.
@@ -156,11 +157,14 @@ class BillingGate:
         known = self.catalogue.get(plan)  # unknown plans are refused, never stored
         async with self.sessions() as session, session.begin():
             repo = BillingRepository(session)
-            applied = await repo.set_plan(workspace_id, known.name, changed_at or self.clock())
-            snap = await repo.snapshot(workspace_id, self.clock())
+            applied = await repo.set_plan(workspace_id, known.name, changed_at)
+            snap = await repo.snapshot(workspace_id)
         return PlanChange(applied=applied, usage=self._usage(snap))
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _locked(self, workspace_id: uuid.UUID) -> AbstractAsyncContextManager[BillingRepository]:
+        return locked_workspace(self.sessions, workspace_id, lock_timeout_ms=self.lock_timeout_ms)
 
     def _decide(self, snap: Snapshot) -> Decision:
         return decide(
@@ -193,23 +197,26 @@ class BillingGate:
         workspace_id: uuid.UUID,
         identity: Identity | None,
         reservation_id: uuid.UUID | None,
-        now: datetime,
     ) -> Reservation | None:
-        """A reservation this request already holds: same caller-chosen id, or same identity."""
+        """A reservation this request already holds.
+
+        With a caller-chosen id, only that reservation (None when it does not exist yet: the
+        caller gets a new one under that id). Without one, a pending reservation for the same
+        identity (a retry of a caller that chose no id).
+        """
         if reservation_id is not None:
             existing = await repo.get_reservation(reservation_id)
-            if existing is not None:
-                if existing.workspace_id != workspace_id:
-                    raise ReservationNotFoundError(reservation_id)
-                if existing.state(now) == "pending":
-                    return existing
-                raise ReservationConflictError(reservation_id, existing.state(now))
+            if existing is None:
+                return None
+            if existing.workspace_id != workspace_id:
+                raise ReservationNotFoundError(reservation_id)
+            if existing.state() == "pending":
+                return existing
+            raise ReservationConflictError(reservation_id, existing.state())
         if identity is not None:
-            return await repo.open_reservation_for(workspace_id, identity, now)
+            return await repo.open_reservation_for(workspace_id, identity)
         return None
 
 
 def _identity_of(reservation: Reservation) -> Identity | None:
-    if reservation.platform is None or reservation.platform_account_id is None:
-        return None
-    return Identity(reservation.platform, reservation.platform_account_id)
+    return Identity.from_parts(reservation.platform, reservation.platform_account_id)

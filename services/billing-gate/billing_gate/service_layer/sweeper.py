@@ -2,21 +2,19 @@
 
 Housekeeping only: every decision already ignores a reservation past its `expires_at`, so a
 stalled sweeper never holds a slot. Replicas may sweep at the same time; the updates are
-idempotent, so no lock is taken.
+idempotent, so no lock is taken. Expiry is judged by the database's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_gate.adapters.repository import BillingRepository
-from mooring.events import utcnow
 
 __all__ = ["ReservationSweeper"]
 
@@ -28,15 +26,13 @@ class ReservationSweeper:
     sessions: async_sessionmaker[AsyncSession]
     interval_s: float
     retention: timedelta
-    clock: Callable[[], datetime] = utcnow
 
     async def sweep_once(self) -> tuple[int, int]:
         """(expired now, purged) for one round."""
-        now = self.clock()
         async with self.sessions() as session, session.begin():
             repo = BillingRepository(session)
-            expired = await repo.expire_due(now)
-            purged = await repo.purge_finished(now - self.retention)
+            expired = await repo.expire_due()
+            purged = await repo.purge_finished(self.retention)
         if expired or purged:
             logger.info("reservations swept", extra={"expired": expired, "purged": purged})
         return expired, purged
