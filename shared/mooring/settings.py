@@ -94,3 +94,8 @@ class ConsumerSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     backoff_ms: int = Field(default=200, ge=0)
     infrastructure_backoff_ms: int = Field(default=1000, ge=0)
+    commit_interval_ms: int = Field(
+        default=200,
+        ge=1,
+        description="How often processed offsets of per-record subscribers are committed.",
+    )

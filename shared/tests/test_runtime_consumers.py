@@ -18,7 +18,7 @@ from mooring.messaging.relay import OutboxRelay
 from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
-from mooring.testing import header, read_topic, unique
+from mooring.testing import header, read_topic, scratch_topic_prefix, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
@@ -87,7 +87,7 @@ async def effects_table(engine: AsyncEngine) -> None:
 @pytest.fixture
 def settings(database_settings: DatabaseSettings, kafka_settings: KafkaSettings) -> ServiceSettings:
     return ServiceSettings(
-        kafka=kafka_settings.model_copy(update={"topic_prefix": unique("rt") + "."}),
+        kafka=kafka_settings.model_copy(update={"topic_prefix": scratch_topic_prefix("rt")}),
         database=database_settings,
         consumer=ConsumerSettings(max_attempts=2, backoff_ms=10),
         migrate_on_start=False,
@@ -341,3 +341,64 @@ async def test_batch_subscribers_apply_a_batch_at_once_and_isolate_a_poison_even
         "RuntimeError",
     ]
     assert max(batch_sizes) > 1  # records really arrived and were applied in batches
+
+
+async def test_processed_offsets_are_committed_so_a_restart_does_not_redeliver(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    effects = Effects(engine, unique("group"))
+    seen: list[uuid.UUID] = []
+
+    async def handle(envelope: Envelope[AccountConnected]) -> None:
+        seen.append(envelope.id)
+        await effects.handle(envelope)
+
+    topic = settings.kafka.topic_prefix + "account.connected"
+    first, second = [event() for _ in range(5)], event()
+    runtime = ServiceRuntime("offsets-test", settings)
+    runtime.subscribe(AccountConnected, handle, group=effects.group)
+    async with runtime.lifespan():
+        for e in first:
+            await produce(runtime.producer, topic, encode_body(e), encode_headers(e), e.key)
+        for e in first:
+            assert await effects.wait_for(e.id) == 1
+    restarted = ServiceRuntime("offsets-test", settings)
+    restarted.subscribe(AccountConnected, handle, group=effects.group)
+    async with restarted.lifespan():
+        await produce(
+            restarted.producer, topic, encode_body(second), encode_headers(second), second.key
+        )
+        assert await effects.wait_for(second.id) == 1
+    assert sorted(map(str, seen)) == sorted(map(str, [*(e.id for e in first), second.id]))
+
+
+async def test_a_record_whose_database_was_down_is_read_again_and_applied_once(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    effects = Effects(engine, unique("group"))
+    outages = 2
+
+    async def handle(envelope: Envelope[AccountConnected]) -> None:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("db restarting"))
+        await effects.handle(envelope)
+
+    fast = settings.consumer.model_copy(update={"infrastructure_backoff_ms": 10})
+    runtime = ServiceRuntime("outage-test", settings.model_copy(update={"consumer": fast}))
+    runtime.subscribe(AccountConnected, handle, group=effects.group)
+    e, after = event(), event()
+    topic = settings.kafka.topic_prefix + "account.connected"
+    async with runtime.lifespan():
+        await produce(runtime.producer, topic, encode_body(e), encode_headers(e), e.key)
+        await produce(runtime.producer, topic, encode_body(after), encode_headers(after), e.key)
+        assert await effects.wait_for(e.id) == 1
+        assert await effects.wait_for(after.id) == 1
+        dead = await read_topic(
+            settings.kafka.bootstrap_servers, topic + ".dlq", until=lambda _: True, settle_s=0.5
+        )
+    assert not dead  # an outage is never the message's fault
+    assert outages == 0

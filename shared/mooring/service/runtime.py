@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -24,6 +24,7 @@ from mooring.db.engine import create_engine, create_session_factory, ping
 from mooring.db.migrate import upgrade
 from mooring.events.base import Envelope, Event
 from mooring.messaging.consumer import BatchEventConsumer, EventConsumer
+from mooring.messaging.offsets import OffsetCommitter
 from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
 from mooring.messaging.topics import contract_topics, ensure_topics
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 _CHECK_TIMEOUT_S = 2.0
 _RELAY_TASK = "outbox-relay"
+_OFFSETS_TASK = "offset-committer"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class ServiceRuntime:
         self._subscribers: list[tuple[str, Any]] = []
         self.relay: OutboxRelay | None = None
         self.outbox = Outbox(settings.kafka.topic_prefix)
+        self._offsets = OffsetCommitter(settings.consumer.commit_interval_ms / 1000)
 
     # -- wiring (composition root, before start) --------------------------------------------
 
@@ -147,6 +150,7 @@ class ServiceRuntime:
         await self._producer.start()
         self._broker = self._build_broker()
         await self._broker.start()
+        self._spawn(_OFFSETS_TASK, self._offsets.run)
         if settings.relay_enabled:
             relayed = self.metrics.relayed.labels(self.name)
             self.relay = OutboxRelay(
@@ -165,6 +169,7 @@ class ServiceRuntime:
         # Consumers first, so no new effect starts; then the relay finishes its batch (a batch
         # cut off between publish and mark would be published twice); then the rest is cancelled.
         if self._broker is not None:
+            await self._offsets.flush()  # what is done is not redelivered after a clean stop
             await self._broker.stop()
             self._broker = None
             self._subscribers.clear()
@@ -227,20 +232,27 @@ class ServiceRuntime:
                 "on_outcome": self.metrics.message_outcome,
             }
             topic = self.settings.kafka.topic_prefix + sub.model.event_type
-            # NACK_ON_ERROR: processing only raises when the infrastructure is down or even
-            # dead-lettering failed; then the offset must not move, so nothing is lost.
             options: dict[str, Any] = {
                 "group_id": sub.group,
-                "ack_policy": AckPolicy.NACK_ON_ERROR,
                 "auto_offset_reset": "earliest",
                 "decoder": _keep_raw,
             }
             if sub.batch is None:
-                subscriber = broker.subscriber(topic, **options)
-                entry = _single_entry(EventConsumer(**common, handler=sub.handler))
+                # MANUAL: the entry records each offset once its effect is committed and the
+                # OffsetCommitter commits them in the background; a record that raised (the
+                # infrastructure is down, or even dead-lettering failed) is rewound to instead.
+                subscriber = broker.subscriber(topic, ack_policy=AckPolicy.MANUAL, **options)
+                entry = _single_entry(EventConsumer(**common, handler=sub.handler), self._offsets)
             else:
+                # NACK_ON_ERROR: one commit per batch after the batch's effects; a batch that
+                # raised is rewound to its first record, so nothing is lost.
                 subscriber = broker.subscriber(
-                    topic, batch=True, max_records=sub.batch, batch_timeout_ms=50, **options
+                    topic,
+                    batch=True,
+                    max_records=sub.batch,
+                    batch_timeout_ms=50,
+                    ack_policy=AckPolicy.NACK_ON_ERROR,
+                    **options,
                 )
                 entry = _batch_entry(BatchEventConsumer(**common, handler=sub.handler))
             entry.__name__ = f"on_{sub.model.event_type.replace('.', '_')}"
@@ -272,9 +284,20 @@ async def _keep_raw(message: Any) -> Any:
 
 # FastStream reads a subscriber's signature to decide what to inject, so the consumer is bound
 # by a closure rather than a defaulted parameter (which it would take for a body field).
-def _single_entry(consumer: EventConsumer[Any]) -> Callable[[KafkaMessage], Awaitable[None]]:
+def _single_entry(
+    consumer: EventConsumer[Any], offsets: OffsetCommitter
+) -> Callable[[KafkaMessage], Awaitable[None]]:
     async def on_message(msg: KafkaMessage) -> None:
-        await consumer.process(msg.raw_message)  # type: ignore[arg-type]
+        record: Any = msg.raw_message
+        try:
+            await consumer.process(record)
+        except BaseException:
+            # Not done (infrastructure down, or even dead-lettering failed): read it again.
+            msg.consumer.seek(
+                partition=TopicPartition(record.topic, record.partition), offset=record.offset
+            )
+            raise
+        offsets.processed(msg.consumer, record.topic, record.partition, record.offset)
 
     return on_message
 
