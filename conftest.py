@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mooring.db.engine import create_engine
 from mooring.db.migrate import upgrade
 from mooring.settings import DatabaseSettings, KafkaSettings
-from mooring.testing import infra_settings, temporary_database
+from mooring.testing import delete_scratch_topics, infra_settings, temporary_database
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +34,12 @@ def database_settings(
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> KafkaSettings:
-    return infra[1]
+async def kafka_settings(
+    infra: tuple[DatabaseSettings, KafkaSettings],
+) -> AsyncIterator[KafkaSettings]:
+    """The broker; the scratch topics this session made are deleted after it."""
+    yield infra[1]
+    await delete_scratch_topics(infra[1].bootstrap_servers)
 
 
 @pytest.fixture(scope="session")

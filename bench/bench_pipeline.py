@@ -32,7 +32,7 @@ from mooring.messaging.topics import ensure_topics
 from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 from mooring.settings import DatabaseSettings, KafkaSettings
-from mooring.testing import temporary_database
+from mooring.testing import delete_scratch_topics, scratch_topic_prefix, temporary_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_THROUGHPUT = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -102,7 +102,7 @@ async def service(
 ) -> AsyncIterator[ServiceRuntime]:
     """A real ServiceRuntime: its own outbox relay, its subscriber, on a fresh topic prefix."""
     settings = ServiceSettings(
-        kafka=kafka.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."}),
+        kafka=kafka.model_copy(update={"topic_prefix": scratch_topic_prefix("bench")}),
         database=database,
         migrate_on_start=False,
         relay_enabled=True,
@@ -156,7 +156,7 @@ async def pipeline_throughput(
 
 
 async def plain_aiokafka(kafka: KafkaSettings) -> dict:
-    topic = f"bench-plain-{uuid.uuid4().hex[:6]}"
+    topic = scratch_topic_prefix("bench-plain") + "events"
     await ensure_topics(kafka.bootstrap_servers, [topic], partitions=3, request_timeout_ms=10_000)
     sample = event()
     body, headers = (
@@ -293,6 +293,7 @@ async def main() -> int:
         plain, pipeline = rounds[len(rounds) // 2]
         per_record = await pipeline_throughput(database, kafka, n=N_PER_RECORD, batch=False)
         latency = await paced_latency(database, kafka)
+    await delete_scratch_topics(kafka.bootstrap_servers)
     ratio = pipeline["events_per_s"] / plain["events_per_s"]
     result = {
         "bench": "pipeline",
@@ -322,7 +323,7 @@ async def main() -> int:
     )
     print(
         f"  with a per-record subscriber: {per_record['events_per_s']:9.0f} events/s "
-        f"(ratio {result['ratio_per_record_to_plain']:.2f}; a commit per record)"
+        f"(ratio {result['ratio_per_record_to_plain']:.2f}; a transaction per record)"
     )
     print(
         f"latency @ {latency['achieved_rate']:.0f}/s offered:     p50 {latency['p50_ms']:.1f} ms, "

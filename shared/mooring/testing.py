@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from mooring.settings import DatabaseSettings, KafkaSettings, VaultSettings
 from mooring.vault import Vault
@@ -86,6 +87,37 @@ def make_vault() -> Vault:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# Every topic a test or benchmark creates starts with this, so a session can delete its topics:
+# a long-lived development broker otherwise collects partitions until it runs out of files.
+SCRATCH_TOPIC_PREFIX = "scratch-"
+
+
+_ISSUED_PREFIXES: set[str] = set()  # this process's, so a concurrent run keeps its topics
+
+
+def scratch_topic_prefix(label: str) -> str:
+    """A fresh topic prefix (`KafkaSettings.topic_prefix`) for one test or benchmark run."""
+    prefix = f"{SCRATCH_TOPIC_PREFIX}{label}-{uuid.uuid4().hex[:10]}."
+    _ISSUED_PREFIXES.add(prefix)
+    return prefix
+
+
+async def delete_scratch_topics(bootstrap_servers: str) -> int:
+    """Delete the topics under every prefix this process issued; how many were deleted."""
+    if not _ISSUED_PREFIXES:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(tuple(_ISSUED_PREFIXES))]
+        for start in range(0, len(doomed), 100):
+            await admin.delete_topics(doomed[start : start + 100])
+        _ISSUED_PREFIXES.clear()
+        return len(doomed)
+    finally:
+        await admin.close()
 
 
 async def read_topic(

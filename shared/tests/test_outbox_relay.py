@@ -15,7 +15,7 @@ from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
 from mooring.messaging.topics import contract_topics, ensure_topics
 from mooring.settings import DatabaseSettings, KafkaSettings
-from mooring.testing import header, read_topic, unique
+from mooring.testing import header, read_topic, scratch_topic_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
@@ -35,7 +35,7 @@ def connected_event() -> Envelope[AccountConnected]:
 
 @pytest.fixture
 async def prefix(kafka_settings: KafkaSettings) -> str:
-    prefix = unique("t") + "."
+    prefix = scratch_topic_prefix("relay")
     await ensure_topics(
         kafka_settings.bootstrap_servers,
         contract_topics(prefix),

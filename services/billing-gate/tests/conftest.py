@@ -24,7 +24,7 @@ from mooring.db.engine import create_session_factory
 from mooring.service.auth import GatewayJwtSettings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
-from mooring.testing import unique
+from mooring.testing import scratch_topic_prefix, unique
 
 TOKEN = "test-service-token"
 GATEWAY = GatewayJwtSettings(secret=SecretStr("test-gateway-secret-of-32-bytes!!"))
@@ -102,7 +102,7 @@ async def wait_ready(runtime: ServiceRuntime) -> None:
 async def service(
     database_settings: DatabaseSettings, kafka_settings: KafkaSettings
 ) -> AsyncIterator[Running]:
-    settings = service_settings(database_settings, kafka_settings, unique("bg") + ".")
+    settings = service_settings(database_settings, kafka_settings, scratch_topic_prefix("bg"))
     app = create_app(settings)
     runtime: ServiceRuntime = app.state.runtime
     async with app.router.lifespan_context(app):
