@@ -5,7 +5,6 @@ A missing broker or database fails the tests that need them (an error, never a s
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -47,11 +46,6 @@ async def engine(database_settings: DatabaseSettings) -> AsyncIterator[AsyncEngi
     engine = create_engine(database_settings, application_name="mooring-tests")
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return asyncio.DefaultEventLoopPolicy()
 
 
 @pytest.fixture

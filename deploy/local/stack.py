@@ -176,7 +176,12 @@ class Kafka:
         return props
 
     def java(self, *args: str) -> list[str]:
-        return ["java", "-cp", f"{self.lib}/*", *args]
+        """A JVM on the broker's jars with its logging set up; `args` are options then the class."""
+        logs = self.home / "logs"
+        return [
+            "java", "-cp", f"{self.lib}/*",
+            f"-Dkafka.logs.dir={logs}", f"-Dlog4j2.configurationFile=file:{LOG4J2}", *args,
+        ]  # fmt: skip
 
     def start(self) -> None:
         if EXTERNAL_KAFKA:
@@ -197,8 +202,6 @@ class Kafka:
             subprocess.run(
                 [
                     *self.java(
-                        f"-Dlog4j2.configurationFile=file:{LOG4J2}",
-                        f"-Dkafka.logs.dir={self.home / 'logs'}",
                         "kafka.tools.StorageTool",
                         "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
                     )
@@ -212,10 +215,8 @@ class Kafka:
         with (logs / "stdout.log").open("ab") as out:
             proc = subprocess.Popen(
                 [
-                    "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                    f"-Dkafka.logs.dir={logs}",
-                    f"-Dlog4j2.configurationFile=file:{LOG4J2}",
-                    "-cp", f"{self.lib}/*", "kafka.Kafka", str(props),
+                    *self.java(*heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                               "kafka.Kafka", str(props)),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

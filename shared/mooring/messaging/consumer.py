@@ -104,7 +104,7 @@ class _Consumer(Generic[E]):
     async def _decode_or_dead_letter(self, record: Record) -> Envelope[E] | None:
         try:
             return self._decode(record)
-        except (MalformedEventError, ValueError) as exc:
+        except MalformedEventError as exc:
             logger.warning(
                 "malformed event dead-lettered",
                 extra={"topic": record.topic, "offset": record.offset, "error": str(exc)},
