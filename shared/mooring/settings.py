@@ -99,3 +99,11 @@ class ConsumerSettings(BaseSettings):
         ge=1,
         description="How often processed offsets of per-record subscribers are committed.",
     )
+    retry_later_initial_ms: int = Field(
+        default=1000,
+        ge=1,
+        description="First delay of a record whose handler said a dependency is down.",
+    )
+    retry_later_max_ms: int = Field(
+        default=300_000, ge=1, description="Longest delay between two tries of such a record."
+    )

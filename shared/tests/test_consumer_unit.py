@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -9,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from mooring.events import AccountConnected, Envelope, utcnow
 from mooring.messaging.cloudevents import encode_body, encode_headers
 from mooring.messaging.consumer import EventConsumer
+from mooring.messaging.errors import RejectEvent, RetryLater
 from mooring.settings import ConsumerSettings
 
 FAST = ConsumerSettings(max_attempts=2, backoff_ms=0, infrastructure_backoff_ms=0)
@@ -98,3 +100,36 @@ async def test_dead_letter_errors_are_redacted_and_old_dlq_headers_replaced() ->
     assert "EAAB-secret-token" not in error
     assert "access_token=[redacted]" in error
     assert dict(headers)["dlq-attempts"] == b"2"
+
+
+async def test_a_rejected_event_is_dead_lettered_at_once_with_its_reason() -> None:
+    producer = FakeProducer()
+    calls = 0
+
+    async def handler(_: Envelope[AccountConnected]) -> None:
+        nonlocal calls
+        calls += 1
+        raise RejectEvent("changed_at is 3 days in the future")
+
+    await consumer(handler, producer).process(good())
+    assert calls == 1  # no retries: it can never apply
+    ((topic, _, headers),) = producer.sent
+    assert topic == "account.connected.dlq"
+    assert dict(headers)["dlq-error"] == b"changed_at is 3 days in the future"
+    assert dict(headers)["dlq-attempts"] == b"1"
+
+
+async def test_retry_later_is_handed_to_the_entry_and_never_dead_lettered() -> None:
+    producer = FakeProducer()
+    calls = 0
+
+    async def handler(_: Envelope[AccountConnected]) -> None:
+        nonlocal calls
+        calls += 1
+        raise RetryLater("platform outage", after=timedelta(seconds=30))
+
+    with pytest.raises(RetryLater) as raised:
+        await consumer(handler, producer).process(good())
+    assert calls == 1  # not the message's fault: no attempt budget spent
+    assert raised.value.after == timedelta(seconds=30)
+    assert producer.sent == []

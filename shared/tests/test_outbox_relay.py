@@ -9,6 +9,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from mooring.db.engine import create_engine
+from mooring.db.migrate import upgrade
 from mooring.db.tables import outbox
 from mooring.events import AccountConnected, Envelope, utcnow
 from mooring.messaging.outbox import Outbox
@@ -20,10 +22,10 @@ from mooring.testing import header, read_topic, scratch_topic_prefix
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
 
-def connected_event() -> Envelope[AccountConnected]:
+def connected_event(account_id: uuid.UUID | None = None) -> Envelope[AccountConnected]:
     return Envelope(
         payload=AccountConnected(
-            account_id=uuid.uuid4(),
+            account_id=account_id or uuid.uuid4(),
             workspace_id=uuid.uuid4(),
             platform="x",
             platform_account_id="42",
@@ -181,7 +183,8 @@ async def test_published_rows_past_retention_are_pruned_and_recent_ones_kept(
             outbox.update().where(outbox.c.event_id == recent.id).values(published_at=func.now())
         )
     relay = OutboxRelay(engine, producer, listen_url=database_settings.libpq_url)
-    assert await relay.prune() >= 1
+    pruned_outbox, _ = await relay.prune()
+    assert pruned_outbox >= 1
     async with engine.connect() as conn:
         left = set(
             (
@@ -191,3 +194,94 @@ async def test_published_rows_past_retention_are_pruned_and_recent_ones_kept(
             ).scalars()
         )
     assert left == {recent.id}
+
+
+async def test_rows_behind_a_failed_row_of_their_key_wait_for_it_and_keep_their_order(
+    engine: AsyncEngine,
+    database_settings: DatabaseSettings,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+) -> None:
+    prefix = scratch_topic_prefix("order")  # its topics do not exist yet: the first row fails
+    account_id = uuid.uuid4()
+    first, second, third = (connected_event(account_id) for _ in range(3))
+    other = connected_event()
+    box = Outbox(prefix)
+    async with AsyncSession(engine) as session, session.begin():
+        await box.add(session, first)
+    relay = OutboxRelay(
+        engine, producer, listen_url=database_settings.libpq_url, metadata_timeout_s=0.5
+    )
+    await relay.relay_once()
+    await ensure_topics(
+        kafka_settings.bootstrap_servers,
+        contract_topics(prefix),
+        partitions=3,
+        request_timeout_ms=10_000,
+    )
+    async with AsyncSession(engine) as session, session.begin():
+        await box.add(session, second, other, third)
+    await relay.relay_once()  # `first` waits out its back-off: its key waits with it
+    topic = prefix + "account.connected"
+    early = await read_topic(
+        kafka_settings.bootstrap_servers,
+        topic,
+        until=lambda rs: any(header(r, "ce_id") == str(other.id) for r in rs),
+        settle_s=0.5,
+    )
+    assert [header(r, "ce_id") for r in early] == [str(other.id)]  # another key is not held
+    async with engine.begin() as conn:  # its back-off is over
+        await conn.execute(
+            outbox.update().where(outbox.c.event_id == first.id).values(next_attempt_at=func.now())
+        )
+    await relay.relay_once()
+    records = await read_topic(
+        kafka_settings.bootstrap_servers,
+        topic,
+        until=lambda rs: sum(r.key == str(account_id).encode() for r in rs) >= 3,
+        settle_s=0.5,
+    )
+    same_key = [header(r, "ce_id") for r in records if r.key == str(account_id).encode()]
+    assert same_key == [str(first.id), str(second.id), str(third.id)]
+
+
+async def test_pruning_keeps_up_with_more_rows_than_one_chunk(
+    scratch_database: DatabaseSettings, producer: AIOKafkaProducer
+) -> None:
+    """Rows published past their retention are all gone after one prune, however many there
+    are (one bounded chunk per minute fell behind the pipeline's own rate)."""
+    await asyncio.to_thread(upgrade, scratch_database)
+    rows = 25_000
+    engine = create_engine(scratch_database, application_name="prune-test")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO outbox (event_id, topic, key, headers, payload, published_at) "
+                    "SELECT gen_random_uuid(), 't', 'k', '{}', '\\x00', now() - interval '2 days' "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": rows},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO inbox (consumer, event_id, processed_at) "
+                    "SELECT 'c', gen_random_uuid(), now() - interval '30 days' "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": rows},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO outbox (event_id, topic, key, headers, payload, published_at) "
+                    "VALUES (gen_random_uuid(), 't', 'k', '{}', '\\x00', now())"
+                )
+            )
+        relay = OutboxRelay(engine, producer, listen_url=scratch_database.libpq_url)
+        assert await relay.prune() == (rows, rows)
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+            inbox_left = (await conn.execute(text("SELECT count(*) FROM inbox"))).scalar_one()
+        assert (left, inbox_left) == (1, 0)  # the recent row stays
+    finally:
+        await engine.dispose()

@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from mooring.events import AccountConnected, Envelope, utcnow
 from mooring.messaging.cloudevents import encode_body, encode_headers
 from mooring.messaging.dlq_replay import replay
-from mooring.messaging.inbox import first_deliveries, first_delivery
 from mooring.messaging.relay import OutboxRelay
 from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
 from mooring.testing import header, read_topic, scratch_topic_prefix, unique
+from mooring.uow import SqlUnitOfWork
 
 pytestmark = [pytest.mark.integration, pytest.mark.connected]
 
@@ -44,15 +44,14 @@ class Effects:
         self.group = group
         self.failing: set[uuid.UUID] = set()
 
-    async def handle(self, envelope: Envelope[AccountConnected]) -> None:
+    async def handle(self, envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
+        """No inbox here: the runtime marked the event handled in `uow` before calling."""
         if envelope.id in self.failing:
             raise RuntimeError(f"platform unavailable for {envelope.id}")
-        async with AsyncSession(self.engine) as session, session.begin():
-            if await first_delivery(session, consumer=self.group, event_id=envelope.id):
-                await session.execute(
-                    text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
-                    {"g": self.group, "e": envelope.id},
-                )
+        await uow.session.execute(
+            text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
+            {"g": self.group, "e": envelope.id},
+        )
 
     async def count(self, event_id: uuid.UUID) -> int:
         async with self.engine.connect() as conn:
@@ -98,7 +97,7 @@ def settings(database_settings: DatabaseSettings, kafka_settings: KafkaSettings)
 @pytest.fixture
 async def runtime(
     settings: ServiceSettings, engine: AsyncEngine, effects_table: None
-) -> AsyncIterator[tuple[ServiceRuntime, Effects]]:
+) -> AsyncIterator[tuple[ServiceRuntime[SqlUnitOfWork], Effects]]:
     runtime = ServiceRuntime("runtime-test", settings)
     effects = Effects(engine, unique("group"))
     runtime.subscribe(AccountConnected, effects.handle, group=effects.group)
@@ -122,7 +121,7 @@ async def produce(
 
 
 async def after_the_copies(
-    rt: ServiceRuntime, effects: Effects, e: Envelope[AccountConnected]
+    rt: ServiceRuntime[SqlUnitOfWork], effects: Effects, e: Envelope[AccountConnected]
 ) -> None:
     """Wait until a later event on the same key is processed: every copy before it was too."""
     marker = event(e.payload.account_id)
@@ -146,7 +145,7 @@ async def crash_once(relay: OutboxRelay) -> None:
 
 
 async def test_ready_means_database_broker_and_subscriptions(
-    runtime: tuple[ServiceRuntime, Effects],
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects],
 ) -> None:
     readiness = await runtime[0].readiness()
     assert readiness.ready, readiness.checks
@@ -157,7 +156,9 @@ async def test_ready_means_database_broker_and_subscriptions(
     )
 
 
-async def test_duplicates_yield_one_effect(runtime: tuple[ServiceRuntime, Effects]) -> None:
+async def test_duplicates_yield_one_effect(
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects],
+) -> None:
     rt, effects = runtime
     e = event()
     topic = rt.settings.kafka.topic_prefix + "account.connected"
@@ -168,7 +169,7 @@ async def test_duplicates_yield_one_effect(runtime: tuple[ServiceRuntime, Effect
 
 
 async def test_relay_crash_duplicate_reaches_the_consumer_once(
-    runtime: tuple[ServiceRuntime, Effects], engine: AsyncEngine
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects], engine: AsyncEngine
 ) -> None:
     rt, effects = runtime
     e = event()
@@ -176,7 +177,7 @@ async def test_relay_crash_duplicate_reaches_the_consumer_once(
         await rt.outbox.add(session, e)
 
     class CrashAfterPublish(OutboxRelay):
-        async def _publish(self, rows: Sequence[Any]) -> dict[int, BaseException]:
+        async def _publish(self, rows: Sequence[Any]) -> tuple[dict[int, BaseException], set[int]]:
             await super()._publish(rows)
             raise RuntimeError("killed between publish and mark")
 
@@ -195,7 +196,7 @@ async def test_relay_crash_duplicate_reaches_the_consumer_once(
 
 
 async def test_malformed_goes_to_dlq_with_its_error_and_the_next_message_is_processed(
-    runtime: tuple[ServiceRuntime, Effects],
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects],
 ) -> None:
     rt, effects = runtime
     topic = rt.settings.kafka.topic_prefix + "account.connected"
@@ -219,7 +220,7 @@ async def test_malformed_goes_to_dlq_with_its_error_and_the_next_message_is_proc
 
 
 async def test_a_handler_failing_past_its_retries_is_dead_lettered_and_replay_redelivers_it(
-    runtime: tuple[ServiceRuntime, Effects],
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects],
 ) -> None:
     rt, effects = runtime
     topic = rt.settings.kafka.topic_prefix + "account.connected"
@@ -303,19 +304,17 @@ async def test_batch_subscribers_apply_a_batch_at_once_and_isolate_a_poison_even
     poison: set[uuid.UUID] = set()
     batch_sizes: list[int] = []
 
-    async def handle_batch(envelopes: Sequence[Envelope[AccountConnected]]) -> None:
+    async def handle_batch(
+        envelopes: Sequence[Envelope[AccountConnected]], uow: SqlUnitOfWork
+    ) -> None:
         batch_sizes.append(len(envelopes))
         if poison & {e.id for e in envelopes}:
             raise RuntimeError("cannot apply this one")
-        async with AsyncSession(engine) as session, session.begin():
-            new = await first_deliveries(
-                session, consumer=group, event_ids=[e.id for e in envelopes]
+        for envelope in envelopes:  # only events this group has not handled before
+            await uow.session.execute(
+                text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
+                {"g": group, "e": envelope.id},
             )
-            for event_id in new:
-                await session.execute(
-                    text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
-                    {"g": group, "e": event_id},
-                )
 
     runtime = ServiceRuntime("batch-test", settings)
     runtime.subscribe_batch(AccountConnected, handle_batch, group=group)
@@ -349,9 +348,9 @@ async def test_processed_offsets_are_committed_so_a_restart_does_not_redeliver(
     effects = Effects(engine, unique("group"))
     seen: list[uuid.UUID] = []
 
-    async def handle(envelope: Envelope[AccountConnected]) -> None:
+    async def handle(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
         seen.append(envelope.id)
-        await effects.handle(envelope)
+        await effects.handle(envelope, uow)
 
     topic = settings.kafka.topic_prefix + "account.connected"
     first, second = [event() for _ in range(5)], event()
@@ -380,12 +379,12 @@ async def test_a_record_whose_database_was_down_is_read_again_and_applied_once(
     effects = Effects(engine, unique("group"))
     outages = 2
 
-    async def handle(envelope: Envelope[AccountConnected]) -> None:
+    async def handle(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
         nonlocal outages
         if outages:
             outages -= 1
             raise OperationalError("INSERT", {}, ConnectionRefusedError("db restarting"))
-        await effects.handle(envelope)
+        await effects.handle(envelope, uow)
 
     fast = settings.consumer.model_copy(update={"infrastructure_backoff_ms": 10})
     runtime = ServiceRuntime("outage-test", settings.model_copy(update={"consumer": fast}))

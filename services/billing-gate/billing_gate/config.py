@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
-
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from billing_gate.domain.decisions import DeploymentMode
 from mooring.service.settings import ServiceSettings
@@ -45,18 +42,6 @@ class Settings(ServiceSettings):
     finished_reservation_retention_s: int = Field(
         default=7 * 24 * 3600, ge=0, description="Confirmed/released reservations kept this long."
     )
-    # Either a JSON list or comma-separated; every listed token is accepted (rotation).
-    service_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-
-    @field_validator("service_tokens", mode="before")
-    @classmethod
-    def _split_tokens(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [t.strip() for t in text.split(",") if t.strip()]
-        return value
 
     @field_validator("plans")
     @classmethod

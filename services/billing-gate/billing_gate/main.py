@@ -12,8 +12,8 @@ from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.entrypoints.http import build_routers
 from billing_gate.entrypoints.kafka import KafkaHandlers
 from billing_gate.service_layer.gate import BillingGate
-from billing_gate.service_layer.projection import UsageProjection
 from billing_gate.service_layer.sweeper import ReservationSweeper
+from billing_gate.service_layer.unit_of_work import BillingUnitOfWork
 from mooring.events import AccountConnected, AccountDisconnected, WorkspacePlanChanged
 from mooring.service.http import build_http_app
 from mooring.service.runtime import ServiceRuntime
@@ -26,23 +26,22 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(SERVICE, settings)
+    runtime = ServiceRuntime(SERVICE, settings, unit_of_work=BillingUnitOfWork)
     catalogue = PlanCatalogue.from_limits(settings.plans, default=settings.default_plan)
     gate = BillingGate(
-        sessions=runtime.sessions,
+        uow=runtime.unit_of_work,
         catalogue=catalogue,
         mode=settings.deployment_mode,
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
         lock_timeout_ms=settings.lock_timeout_ms,
     )
-    projection = UsageProjection(sessions=runtime.sessions, consumer=SERVICE)
     sweeper = ReservationSweeper(
-        sessions=runtime.sessions,
+        uow=runtime.unit_of_work,
         interval_s=settings.sweep_interval_s,
         retention=timedelta(seconds=settings.finished_reservation_retention_s),
     )
 
-    handlers = KafkaHandlers(gate=gate, projection=projection)
+    handlers = KafkaHandlers(catalogue=catalogue)
     runtime.subscribe(AccountConnected, handlers.on_account_connected)
     runtime.subscribe(AccountDisconnected, handlers.on_account_disconnected)
     runtime.subscribe(WorkspacePlanChanged, handlers.on_plan_changed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -19,12 +20,15 @@ from billing_gate.config import Settings
 from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.main import create_app
 from billing_gate.service_layer.gate import BillingGate
-from billing_gate.service_layer.projection import UsageProjection
+from billing_gate.service_layer.projection import count_connected, forget_removed
+from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork, BillingUnitOfWork
 from mooring.db.engine import create_session_factory
+from mooring.messaging.outbox import Outbox
 from mooring.service.auth import GatewayJwtSettings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
 from mooring.testing import scratch_topic_prefix, unique
+from mooring.uow import UnitOfWorkDeps
 
 TOKEN = "test-service-token"
 GATEWAY = GatewayJwtSettings(secret=SecretStr("test-gateway-secret-of-32-bytes!!"))
@@ -33,7 +37,7 @@ GATEWAY = GatewayJwtSettings(secret=SecretStr("test-gateway-secret-of-32-bytes!!
 @dataclass
 class Running:
     app: FastAPI
-    runtime: ServiceRuntime
+    runtime: ServiceRuntime[Any]
     http: httpx.AsyncClient  # carries the service token
     settings: Settings
 
@@ -90,7 +94,7 @@ def service_settings(
     )
 
 
-async def wait_ready(runtime: ServiceRuntime) -> None:
+async def wait_ready(runtime: ServiceRuntime[Any]) -> None:
     for _ in range(300):
         if (await runtime.readiness()).ready:
             return
@@ -104,7 +108,7 @@ async def service(
 ) -> AsyncIterator[Running]:
     settings = service_settings(database_settings, kafka_settings, scratch_topic_prefix("bg"))
     app = create_app(settings)
-    runtime: ServiceRuntime = app.state.runtime
+    runtime: ServiceRuntime[Any] = app.state.runtime
     async with app.router.lifespan_context(app):
         await wait_ready(runtime)
         async with httpx.AsyncClient(
@@ -121,27 +125,54 @@ def wait_until_ready():
     return wait_ready
 
 
+def sql_uow(engine: AsyncEngine) -> Callable[[], BillingUnitOfWork]:
+    deps = UnitOfWorkDeps(
+        sessions=create_session_factory(engine), outbox=Outbox(), source="billing-gate-test"
+    )
+    return lambda: BillingUnitOfWork(deps)
+
+
+@dataclass
+class Projection:
+    """The projection as the runtime drives it: one unit of work per event, inbox first."""
+
+    uow: Callable[[], AbstractBillingUnitOfWork]
+    consumer: str
+
+    async def account_connected(self, event_id: uuid.UUID, **fields: Any) -> None:
+        async with self.uow() as uow:
+            if await uow.first_delivery(self.consumer, event_id):
+                await count_connected(uow, **fields)
+                await uow.commit()
+
+    async def account_disconnected(self, event_id: uuid.UUID, **fields: Any) -> None:
+        async with self.uow() as uow:
+            if await uow.first_delivery(self.consumer, event_id):
+                await forget_removed(uow, **fields)
+                await uow.commit()
+
+
 @dataclass
 class Core:
     """The use cases over the real database, without HTTP or Kafka: the test orders every step."""
 
     gate: BillingGate
-    projection: UsageProjection
+    projection: Projection
     engine: AsyncEngine
 
 
 @pytest.fixture
 def core(engine: AsyncEngine) -> Core:
-    sessions = create_session_factory(engine)
+    uow = sql_uow(engine)
     gate = BillingGate(
-        sessions=sessions,
+        uow=uow,
         catalogue=PlanCatalogue.from_limits(
             {"starter": 5, "plus": 10, "pro": 30, "max": 100}, default="starter"
         ),
         mode="cloud",
         reservation_ttl=timedelta(minutes=15),
     )
-    return Core(gate, UsageProjection(sessions=sessions, consumer=unique("bg-test")), engine)
+    return Core(gate, Projection(uow, consumer=unique("bg-test")), engine)
 
 
 async def expire_now(engine: AsyncEngine, reservation_id: uuid.UUID | str) -> None:

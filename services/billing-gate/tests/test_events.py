@@ -88,15 +88,15 @@ async def eventually(probe, expected, timeout_s: float = 30):
         await asyncio.sleep(0.1)
 
 
-async def processed(engine, *event_ids: uuid.UUID) -> bool:
-    """Has billing-gate's consumer committed the effect of every one of these events?"""
+async def processed(engine, group: str, *event_ids: uuid.UUID) -> bool:
+    """Has billing-gate's consumer group committed the effect of every one of these events?"""
     async with engine.connect() as conn:
         seen = await conn.execute(
             text(
-                "SELECT count(*) FROM inbox WHERE consumer = 'billing-gate' "
+                "SELECT count(*) FROM inbox WHERE consumer = :group "
                 "AND event_id = ANY(CAST(:ids AS uuid[]))"
             ),
-            {"ids": list(event_ids)},
+            {"group": group, "ids": list(event_ids)},
         )
         return seen.scalar_one() == len(event_ids)
 
@@ -134,7 +134,7 @@ async def test_duplicated_and_reordered_account_events_leave_usage_right(service
         removed_marker,
     )
     markers = (connected_marker.id, removed_marker.id)
-    assert await eventually(lambda: processed(engine, *markers), expected=True)
+    assert await eventually(lambda: processed(engine, service.runtime.group, *markers), expected=True)
     usage = await service.usage(ws)
     assert usage["used"] == 5, usage  # b, c, d, f and the connected marker
 

@@ -1,14 +1,16 @@
-"""`python -m health_checker` / `health-checker`: run the service until SIGTERM."""
+"""`python -m health_checker` / `health-checker`: serve until SIGTERM, or run a scheduled job (`job <name>`)."""
 
 from __future__ import annotations
 
+import sys
+
 from health_checker.config import Settings
 from health_checker.main import SERVICE, create_app
-from mooring.service.serve import run_service
+from mooring.service.serve import main as serve_main
 
 
 def main() -> None:
-    run_service(SERVICE, Settings, create_app)
+    sys.exit(serve_main(SERVICE, Settings, create_app))
 
 
 if __name__ == "__main__":

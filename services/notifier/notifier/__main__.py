@@ -1,14 +1,16 @@
-"""`python -m notifier` / `notifier`: run the service until SIGTERM."""
+"""`python -m notifier` / `notifier`: serve until SIGTERM, or run a scheduled job (`job <name>`)."""
 
 from __future__ import annotations
 
-from mooring.service.serve import run_service
+import sys
+
+from mooring.service.serve import main as serve_main
 from notifier.config import Settings
 from notifier.main import SERVICE, create_app
 
 
 def main() -> None:
-    run_service(SERVICE, Settings, create_app)
+    sys.exit(serve_main(SERVICE, Settings, create_app))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The account aggregate: a registry row, its sealed credentials, and its connection status."""
+"""The account aggregate: a registry row, its sealed credentials, and its connection status.
+
+State changes go through the aggregate's methods, which raise the events that report them
+(`account.events`); the unit of work writes those to the outbox in the same transaction as the
+row, so a status change and its event can never be separated.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,21 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-__all__ = ["Account", "AccountStatus", "Credentials"]
+from mooring.events.account import (
+    AccountConnected,
+    AccountDisconnected,
+    AccountStatus,
+    AccountUpdated,
+    DisconnectReason,
+)
+from mooring.events.base import Event, utcnow
+from mooring.events.token import TokenRefreshed
 
-AccountStatus = Literal["connected", "token_expired", "disconnected"]
+__all__ = ["Account", "AccountStatus", "Credentials"]
 
 
 class Credentials(BaseModel):
@@ -85,3 +98,177 @@ class Account:
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Raised by the methods below and collected by the unit of work on commit; never stored.
+    events: list[Event] = field(default_factory=list, repr=False, compare=False)
+
+    # -- connect ------------------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        workspace_id: uuid.UUID,
+        platform: str,
+        platform_account_id: str,
+        credentials: Credentials,
+        at: datetime | None = None,
+        account_id: uuid.UUID | None = None,
+        **details: Any,
+    ) -> Account:
+        """A newly connected account; raises `account.connected`."""
+        account = cls(
+            id=account_id or uuid.uuid4(),
+            workspace_id=workspace_id,
+            platform=platform,
+            platform_account_id=platform_account_id,
+            credentials=credentials,
+            **details,
+        )
+        account.events.append(account._connected(reconnected=False, at=at or utcnow()))
+        return account
+
+    def reconnect(
+        self, credentials: Credentials, *, at: datetime | None = None, **details: Any
+    ) -> None:
+        """The same identity authorised again: new secrets, status connected, failures cleared.
+
+        The row keeps its id, its `active` flag and whatever the caller does not pass, so posts
+        and settings that refer to it stay valid.
+        """
+        for name, value in details.items():
+            if not hasattr(self, name) or name in {"id", "workspace_id", "platform", "events"}:
+                raise AttributeError(f"reconnect cannot change {name!r}")
+            setattr(self, name, value)
+        self.credentials = credentials
+        self.status = "connected"
+        self.auth_failures = 0
+        self.events.append(self._connected(reconnected=True, at=at or utcnow()))
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def tokens_refreshed(
+        self,
+        credentials: Credentials,
+        *,
+        expires_at: datetime | None,
+        issued_at: datetime,
+        at: datetime | None = None,
+    ) -> None:
+        """A refresh succeeded; raises `token.refreshed`. The status is left alone."""
+        self.credentials = credentials
+        self.token_expires_at = expires_at
+        self.token_issued_at = issued_at
+        self.refreshed_at = at or utcnow()
+        self.events.append(
+            TokenRefreshed(
+                account_id=self.id,
+                workspace_id=self.workspace_id,
+                platform=self.platform,
+                expires_at=expires_at,
+                refreshed_at=self.refreshed_at,
+            )
+        )
+
+    # -- status -------------------------------------------------------------------------------
+
+    def set_active(self, active: bool, *, at: datetime | None = None) -> bool:
+        """Toggle the flag; raises `account.updated` only when it really changed."""
+        if self.active == active:
+            return False
+        self.active = active
+        self.events.append(self._updated(["active"], at=at or utcnow()))
+        return True
+
+    def expire(
+        self,
+        reason: DisconnectReason,
+        *,
+        check_run_id: uuid.UUID | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """The token no longer works: `token_expired`. True if the status changed."""
+        return self._leave("token_expired", reason, check_run_id, at or utcnow())
+
+    def disconnect(
+        self,
+        reason: DisconnectReason,
+        *,
+        check_run_id: uuid.UUID | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Lost for good until the owner reconnects: `disconnected`. True if it changed."""
+        return self._leave("disconnected", reason, check_run_id, at or utcnow())
+
+    def recover(self, *, check_run_id: uuid.UUID | None = None, at: datetime | None = None) -> bool:
+        """Working again: back to `connected`, raising `account.updated` (changed: status)."""
+        if self.status == "connected":
+            return False
+        self.status = "connected"
+        self.auth_failures = 0
+        self.events.append(self._updated(["status"], at=at or utcnow(), check_run_id=check_run_id))
+        return True
+
+    def remove(self, *, at: datetime | None = None) -> None:
+        """A user removed the account (the repository deletes the row in the same transaction)."""
+        self.events.append(self._disconnected("removed", None, at or utcnow()))
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _leave(
+        self,
+        status: AccountStatus,
+        reason: DisconnectReason,
+        check_run_id: uuid.UUID | None,
+        at: datetime,
+    ) -> bool:
+        if self.status == status:
+            return False
+        was_connected = self.status == "connected"
+        self.status = status
+        if was_connected:
+            # Leaving `connected` is the incident subscribers act on (the owner is told).
+            self.events.append(self._disconnected(reason, check_run_id, at))
+        else:
+            self.events.append(self._updated(["status"], at=at, check_run_id=check_run_id))
+        return True
+
+    def _connected(self, *, reconnected: bool, at: datetime) -> AccountConnected:
+        return AccountConnected(
+            account_id=self.id,
+            workspace_id=self.workspace_id,
+            platform=self.platform,
+            platform_account_id=self.platform_account_id,
+            account_type=self.account_type,
+            username=self.username,
+            display_name=self.display_name,
+            reconnected=reconnected,
+            connected_at=at,
+        )
+
+    def _updated(
+        self, changed: list[str], *, at: datetime, check_run_id: uuid.UUID | None = None
+    ) -> AccountUpdated:
+        return AccountUpdated(
+            account_id=self.id,
+            workspace_id=self.workspace_id,
+            platform=self.platform,
+            active=self.active,
+            status=self.status,
+            changed=changed,
+            check_run_id=check_run_id,
+            updated_at=at,
+        )
+
+    def _disconnected(
+        self, reason: DisconnectReason, check_run_id: uuid.UUID | None, at: datetime
+    ) -> AccountDisconnected:
+        return AccountDisconnected(
+            account_id=self.id,
+            workspace_id=self.workspace_id,
+            platform=self.platform,
+            platform_account_id=self.platform_account_id,
+            reason=reason,
+            status=None if reason == "removed" else self.status,
+            check_run_id=check_run_id,
+            disconnected_at=at,
+        )

@@ -1,9 +1,9 @@
-"""The one way to read and change accounts: row locks, a version check, sealed credentials.
+"""The one way to read and change accounts in PostgreSQL: row locks, a version check, sealing.
 
-A writer loads the row (optionally `FOR UPDATE`), changes the plain `Account`, and calls `save`,
-which only updates when the stored version is still the one it read; otherwise it raises
-`StaleAccountError` and nothing is overwritten. A reconnect racing a refresh therefore never
-resurrects an old token: the loser re-reads and decides again.
+A writer loads the row (optionally `FOR UPDATE`), changes the `Account` through its methods, and
+calls `save`, which only updates when the stored version is still the one it read; otherwise it
+raises `StaleAccountError` and nothing is overwritten. A reconnect racing a refresh therefore
+never resurrects an old token: the loser re-reads and decides again.
 """
 
 from __future__ import annotations
@@ -12,37 +12,36 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mooring.accounts.model import Account, AccountStatus, Credentials
+from mooring.accounts.port import (
+    AbstractAccountRepository,
+    AccountCursor,
+    AccountExistsError,
+    StaleAccountError,
+)
 from mooring.db.tables import accounts
 from mooring.vault import Vault, account_aad
 
 __all__ = ["AccountExistsError", "AccountRepository", "StaleAccountError"]
 
-
-class StaleAccountError(Exception):
-    """Another writer changed the account since it was read; re-read and decide again."""
-
-    def __init__(self, account_id: uuid.UUID, expected_version: int) -> None:
-        super().__init__(f"account {account_id} changed since version {expected_version}")
-        self.account_id = account_id
-        self.expected_version = expected_version
+_UNIQUE_IDENTITY = "uq_accounts_workspace_id_platform_platform_account_id"
 
 
-class AccountExistsError(Exception):
-    """The workspace already has this platform identity (reconnect it instead of adding)."""
-
-
-class AccountRepository:
+class AccountRepository(AbstractAccountRepository):
     def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        super().__init__()
         self._session = session
         self._vault = vault
+        # The credentials each account had when read or written: a save that leaves them
+        # unchanged keeps the stored ciphertext instead of sealing the same secrets again.
+        self._stored: dict[uuid.UUID, Credentials] = {}
 
-    async def add(self, account: Account) -> Account:
-        values = self._columns(account)
+    async def _add(self, account: Account) -> Account:
+        values = self._columns(account) | {"credentials": self._seal(account)}
         try:
             async with self._session.begin_nested():
                 row = (
@@ -53,7 +52,7 @@ class AccountRepository:
                     )
                 ).one()
         except IntegrityError as exc:
-            if "uq_accounts_workspace_id_platform_platform_account_id" in str(exc.orig):
+            if _UNIQUE_IDENTITY in str(exc.orig):
                 raise AccountExistsError(
                     f"workspace {account.workspace_id} already has "
                     f"{account.platform} account {account.platform_account_id}"
@@ -61,22 +60,18 @@ class AccountRepository:
             raise
         account.version = row.version
         account.created_at = account.updated_at = row.created_at
+        self._stored[account.id] = account.credentials
         return account
 
-    async def get(self, account_id: uuid.UUID, *, lock: bool = False) -> Account | None:
+    async def _get(self, account_id: uuid.UUID, *, lock: bool) -> Account | None:
         query = select(accounts).where(accounts.c.id == account_id)
         if lock:
             query = query.with_for_update()
         row = (await self._session.execute(query)).one_or_none()
         return None if row is None else self._load(row)
 
-    async def find_identity(
-        self,
-        workspace_id: uuid.UUID,
-        platform: str,
-        platform_account_id: str,
-        *,
-        lock: bool = False,
+    async def _find_identity(
+        self, workspace_id: uuid.UUID, platform: str, platform_account_id: str, *, lock: bool
     ) -> Account | None:
         query = select(accounts).where(
             accounts.c.workspace_id == workspace_id,
@@ -88,13 +83,15 @@ class AccountRepository:
         row = (await self._session.execute(query)).one_or_none()
         return None if row is None else self._load(row)
 
-    async def list_for_workspace(
+    async def _list(
         self,
         workspace_id: uuid.UUID,
         *,
-        platform: str | None = None,
-        status: AccountStatus | None = None,
-        active: bool | None = None,
+        platform: str | None,
+        status: AccountStatus | None,
+        active: bool | None,
+        limit: int | None,
+        after: AccountCursor | None,
     ) -> Sequence[Account]:
         query = select(accounts).where(accounts.c.workspace_id == workspace_id)
         if platform is not None:
@@ -103,29 +100,41 @@ class AccountRepository:
             query = query.where(accounts.c.status == status)
         if active is not None:
             query = query.where(accounts.c.active == active)
-        rows = (await self._session.execute(query.order_by(accounts.c.created_at))).all()
+        if after is not None:
+            query = query.where(
+                or_(
+                    accounts.c.created_at > after.created_at,
+                    and_(
+                        accounts.c.created_at == after.created_at,
+                        accounts.c.id > after.account_id,
+                    ),
+                )
+            )
+        query = query.order_by(accounts.c.created_at, accounts.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = (await self._session.execute(query)).all()
         return [self._load(row) for row in rows]
 
-    async def save(self, account: Account) -> Account:
-        """Write every field if the stored version is still `account.version`; bump it."""
+    async def _save(self, account: Account) -> Account:
+        values = self._columns(account)
+        if self._stored.get(account.id) != account.credentials:
+            values["credentials"] = self._seal(account)
         row = (
             await self._session.execute(
                 update(accounts)
                 .where(accounts.c.id == account.id, accounts.c.version == account.version)
-                .values(
-                    version=accounts.c.version + 1,
-                    updated_at=func.now(),
-                    **self._columns(account),
-                )
+                .values(version=accounts.c.version + 1, updated_at=func.now(), **values)
                 .returning(accounts.c.version, accounts.c.updated_at)
             )
         ).one_or_none()
         if row is None:
             raise StaleAccountError(account.id, account.version)
         account.version, account.updated_at = row.version, row.updated_at
+        self._stored[account.id] = account.credentials
         return account
 
-    async def delete(self, account: Account) -> None:
+    async def _delete(self, account: Account) -> None:
         result = (
             await self._session.execute(
                 accounts.delete()
@@ -135,8 +144,13 @@ class AccountRepository:
         ).one_or_none()
         if result is None:
             raise StaleAccountError(account.id, account.version)
+        self._stored.pop(account.id, None)
 
-    def _columns(self, account: Account) -> dict[str, Any]:
+    def _seal(self, account: Account) -> bytes:
+        return self._vault.encrypt(account.credentials.to_plaintext(), aad=account_aad(account.id))
+
+    @staticmethod
+    def _columns(account: Account) -> dict[str, Any]:
         return {
             "workspace_id": account.workspace_id,
             "platform": account.platform,
@@ -147,9 +161,6 @@ class AccountRepository:
             "avatar_url": account.avatar_url,
             "status": account.status,
             "active": account.active,
-            "credentials": self._vault.encrypt(
-                account.credentials.to_plaintext(), aad=account_aad(account.id)
-            ),
             "token_expires_at": account.token_expires_at,
             "token_issued_at": account.token_issued_at,
             "service_url": account.service_url,
@@ -161,14 +172,16 @@ class AccountRepository:
 
     def _load(self, row: Row[Any]) -> Account:
         m = row._mapping  # noqa: SLF001 - SQLAlchemy's public mapping view
+        credentials = Credentials.from_plaintext(
+            self._vault.decrypt(m["credentials"], aad=account_aad(m["id"]))
+        )
+        self._stored[m["id"]] = credentials
         return Account(
             id=m["id"],
             workspace_id=m["workspace_id"],
             platform=m["platform"],
             platform_account_id=m["platform_account_id"],
-            credentials=Credentials.from_plaintext(
-                self._vault.decrypt(m["credentials"], aad=account_aad(m["id"]))
-            ),
+            credentials=credentials,
             account_type=m["account_type"],
             username=m["username"],
             display_name=m["display_name"],

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mooring.cli.progress import bar
 from mooring.db.engine import create_engine
 from mooring.db.tables import accounts, platform_apps
 from mooring.settings import DatabaseSettings, VaultSettings
@@ -109,10 +110,7 @@ async def _left_on_old_keys(engine: AsyncEngine, vault: Vault) -> int:
 
 
 def _print_progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    bar = "#" * filled + "." * (width - filled)
-    print(f"\r[{bar}] {done}/{total} accounts", end="", file=sys.stderr, flush=True)
+    print(f"\r{bar(done, total)} {done}/{total} accounts", end="", file=sys.stderr, flush=True)
 
 
 async def _main(batch: int) -> ReencryptReport:

@@ -94,6 +94,19 @@ outbox = Table(
         "id",
         postgresql_where=text("published_at IS NULL AND parked_at IS NULL"),
     ),
+    Index(
+        "ix_outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")
+    ),
+    # Rows waiting out a back-off: the relay holds back later rows of the same (topic, key).
+    Index(
+        "ix_outbox_held",
+        "topic",
+        "key",
+        "id",
+        postgresql_where=text(
+            "published_at IS NULL AND parked_at IS NULL AND next_attempt_at IS NOT NULL"
+        ),
+    ),
 )
 
 inbox = Table(
@@ -103,6 +116,7 @@ inbox = Table(
     Column("event_id", UUID(as_uuid=True), nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id"),
+    Index(None, "processed_at"),
 )
 
 platform_apps = Table(
@@ -116,6 +130,10 @@ platform_apps = Table(
     PrimaryKeyConstraint("platform", "instance"),
 )
 
+JOB_STATUSES = ("running", "succeeded", "failed")
+
+# One row per run: a scheduled tick (unique per job, so replicas run it once) or an on-demand run
+# (`manual`, its tick the moment it was asked for).
 job_runs = Table(
     "job_runs",
     metadata,
@@ -124,5 +142,13 @@ job_runs = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("finished_at", DateTime(timezone=True)),
     Column("owner", Text, nullable=False),
+    Column("run_id", UUID(as_uuid=True)),
+    Column("status", Text, nullable=False, server_default="running"),
+    Column("manual", Boolean, nullable=False, server_default=text("false")),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("error", Text),
+    Column("progress", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     PrimaryKeyConstraint("job", "tick"),
+    CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status_known"),
+    Index(None, "job", "started_at"),
 )

@@ -9,8 +9,15 @@ from pydantic import AwareDatetime, Field
 
 from mooring.events.base import Event
 
-__all__ = ["AccountConnected", "AccountDisconnected", "AccountUpdated", "DisconnectReason"]
+__all__ = [
+    "AccountConnected",
+    "AccountDisconnected",
+    "AccountStatus",
+    "AccountUpdated",
+    "DisconnectReason",
+]
 
+AccountStatus = Literal["connected", "token_expired", "disconnected"]
 DisconnectReason = Literal["removed", "token_expired", "revoked", "refresh_failed"]
 
 
@@ -23,6 +30,9 @@ class AccountConnected(Event):
     workspace_id: uuid.UUID
     platform: str = Field(description="Platform identifier, e.g. 'linkedin-page'.")
     platform_account_id: str
+    account_type: str | None = Field(
+        default=None, description="personal, organisation, page, business or channel."
+    )
     username: str | None = None
     display_name: str | None = None
     reconnected: bool = Field(
@@ -40,7 +50,15 @@ class AccountUpdated(Event):
     workspace_id: uuid.UUID
     platform: str
     active: bool
-    changed: list[str] = Field(description="Names of the fields that changed, e.g. ['active'].")
+    status: AccountStatus | None = Field(
+        default=None, description="The status after the change (always set when it changed)."
+    )
+    changed: list[str] = Field(
+        description="Names of the fields that changed, e.g. ['active'] or ['status']."
+    )
+    check_run_id: uuid.UUID | None = Field(
+        default=None, description="The connection check run that found the change, if any."
+    )
     updated_at: AwareDatetime
 
 
@@ -54,4 +72,13 @@ class AccountDisconnected(Event):
     platform: str
     platform_account_id: str
     reason: DisconnectReason
+    status: AccountStatus | None = Field(
+        default=None,
+        description="The account's status now (token_expired or disconnected); "
+        "absent when the account was removed.",
+    )
+    check_run_id: uuid.UUID | None = Field(
+        default=None,
+        description="The connection check run that found it, so one summary per run is possible.",
+    )
     disconnected_at: AwareDatetime

@@ -24,6 +24,14 @@ class TokenExpiring(Event):
     refreshable: bool = Field(
         description="False when the platform gives no refresh path (the owner must reconnect)."
     )
+    reminder_days: int | None = Field(
+        default=None,
+        description="For a reconnect reminder (refreshable false): the threshold it is sent at, "
+        "in days before expiry (e.g. 14 or 3); one reminder per threshold.",
+    )
+    sweep_id: uuid.UUID | None = Field(
+        default=None, description="The refresh sweep that found the account due."
+    )
 
 
 class TokenRefreshed(Event):

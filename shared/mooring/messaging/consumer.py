@@ -25,6 +25,7 @@ from mooring.events import dlq_topic
 from mooring.events.base import Envelope, Event
 from mooring.logs import redact
 from mooring.messaging.cloudevents import MalformedEventError, decode
+from mooring.messaging.errors import RejectEvent, RetryLater
 from mooring.settings import ConsumerSettings
 
 __all__ = [
@@ -121,8 +122,11 @@ class _Consumer(Generic[E]):
             attempt += 1
             try:
                 await call()
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, RetryLater):
+                raise  # the entry delays the record; not the message's fault, not an attempt
+            except RejectEvent as exc:
+                logger.warning("event rejected", extra={"topic": topic, "error": redact(str(exc))})
+                return exc
             except INFRASTRUCTURE_ERRORS as exc:
                 # Not the message's fault: dead-lettering it would drop a good effect during a
                 # database restart. Back off, then raise so the record is nacked and redelivered.
@@ -178,7 +182,11 @@ class EventConsumer(_Consumer[E]):
             lambda: self.handler(envelope), topic=record.topic, count=1
         )
         if error is not None:
-            await self._dead_letter(record, error, attempts=self.settings.max_attempts)
+            await self._dead_letter(record, error, attempts=_attempts(error, self.settings))
+
+
+def _attempts(error: BaseException, settings: ConsumerSettings) -> int:
+    return 1 if isinstance(error, RejectEvent) else settings.max_attempts
 
 
 @dataclass(frozen=True)
@@ -207,4 +215,4 @@ class BatchEventConsumer(_Consumer[E]):
                     functools.partial(self._one, envelope), topic=topic, count=1
                 )
                 if error is not None:
-                    await self._dead_letter(record, error, attempts=self.settings.max_attempts)
+                    await self._dead_letter(record, error, attempts=_attempts(error, self.settings))

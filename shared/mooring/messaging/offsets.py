@@ -1,7 +1,8 @@
 """Commit consumed offsets in the background instead of one broker round trip per record.
 
 An offset is recorded only after its record's effect is committed (or the record is safely in
-the dead-letter topic), and committed every `interval_s`. A crash between the two redelivers at
+the dead-letter topic), and committed every `interval_s`; a commit the broker refused is kept and
+tried again with the next flush. A crash between the two redelivers at
 most that interval's records, which idempotent consumers skip through their inbox: delivery stays
 at-least-once, while the per-record path no longer pays a ~6 ms offset commit for every record.
 """
@@ -45,7 +46,12 @@ class OffsetCommitter:
             try:
                 await consumer.commit(owned)
             except KafkaError as exc:
+                # Kept for the next flush, unless a newer offset was recorded meanwhile: a
+                # dropped commit would redeliver everything since the last one that worked.
+                later = self._pending.setdefault(consumer, {})
+                for tp, offset in owned.items():
+                    later[tp] = max(offset, later.get(tp, offset))
                 logger.warning(
-                    "offset commit failed; records may be redelivered",
+                    "offset commit failed; kept for the next flush",
                     extra={"error_type": type(exc).__name__, "partitions": len(owned)},
                 )

@@ -18,10 +18,9 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mooring.db.tables import outbox
 from mooring.logs import redact
 from mooring.messaging.outbox import OUTBOX_CHANNEL
 
@@ -30,13 +29,27 @@ __all__ = ["OutboxRelay", "create_idempotent_producer"]
 logger = logging.getLogger(__name__)
 
 _RELAY_LOCK = 0x72656C79  # "rely"
+# Chunked deletes (each its own short transaction), repeated until a chunk comes back short:
+# one bounded chunk per minute fell behind a pipeline writing more than that.
 _PRUNE = text(
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < "
-    "now() - make_interval(secs => :retention) ORDER BY id LIMIT 10000) RETURNING id"
+    "now() - make_interval(secs => :retention) LIMIT :chunk)"
 )
 _PRUNE_INBOX = text(
     "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < "
-    "now() - make_interval(secs => :retention) LIMIT 10000)"
+    "now() - make_interval(secs => :retention) LIMIT :chunk)"
+)
+_PRUNE_CHUNK = 10_000
+# Unpublished rows in id order, minus those behind an earlier row of the same (topic, key) that
+# is waiting out a back-off: per-key order holds until that row goes out or is parked.
+_CLAIM = text(
+    "SELECT o.id, o.topic, o.key, o.headers, o.payload, o.next_attempt_at IS NOT NULL AS retried "
+    "FROM outbox o WHERE o.published_at IS NULL AND o.parked_at IS NULL "
+    "AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now()) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.topic = o.topic AND h.key = o.key "
+    "AND h.id < o.id AND h.published_at IS NULL AND h.parked_at IS NULL "
+    "AND h.next_attempt_at IS NOT NULL AND h.next_attempt_at > now()) "
+    "ORDER BY o.id LIMIT :limit FOR UPDATE OF o SKIP LOCKED"
 )
 _RECORD_FAILURES = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
@@ -125,32 +138,11 @@ class OutboxRelay:
             lock = text("SELECT pg_try_advisory_xact_lock(:k)")
             if not (await conn.execute(lock, {"k": _RELAY_LOCK})).scalar_one():
                 return None
-            rows = (
-                await conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.headers,
-                        outbox.c.payload,
-                    )
-                    .where(
-                        outbox.c.published_at.is_(None),
-                        outbox.c.parked_at.is_(None),
-                        or_(
-                            outbox.c.next_attempt_at.is_(None),
-                            outbox.c.next_attempt_at <= func.now(),
-                        ),
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            failures = await self._publish(rows)
-            published = [r.id for r in rows if r.id not in failures]
+            failures, held = await self._publish(rows)
+            published = [r.id for r in rows if r.id not in failures and r.id not in held]
             await conn.execute(_MARK_PUBLISHED, {"ids": published})
             if failures:
                 await self._record_failures(conn, rows, failures)
@@ -186,21 +178,42 @@ class OutboxRelay:
                     extra={"rows": len(parked), "topics": topics, "outbox_ids": parked[:20]},
                 )
 
-    async def prune(self) -> int:
-        """Delete published outbox rows and old inbox entries past their retention, in chunks."""
-        async with self._engine.begin() as conn:
-            deleted = len((await conn.execute(_PRUNE, {"retention": self._retention_s})).all())
-            await conn.execute(_PRUNE_INBOX, {"retention": self._inbox_retention_s})
-        return deleted
+    async def prune(self) -> tuple[int, int]:
+        """Delete published outbox rows and inbox entries past their retention, chunk after
+        chunk until none is left; (outbox rows, inbox rows) deleted."""
+        return (
+            await self._prune(_PRUNE, self._retention_s),
+            await self._prune(_PRUNE_INBOX, self._inbox_retention_s),
+        )
 
-    async def _publish(self, rows: Sequence[Any]) -> dict[int, BaseException]:
-        """Send every row, wait for every ack; the rows Kafka refused, with why."""
+    async def _prune(self, statement: Any, retention_s: float) -> int:
+        total = 0
+        while not self._stopping.is_set():
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    statement, {"retention": retention_s, "chunk": _PRUNE_CHUNK}
+                )
+            total += result.rowcount
+            if result.rowcount < _PRUNE_CHUNK:
+                break
+        return total
+
+    async def _publish(self, rows: Sequence[Any]) -> tuple[dict[int, BaseException], set[int]]:
+        """Send the rows in order, wait for every ack; the rows Kafka refused (with why), and the
+        rows held back because an earlier row of their key failed."""
         missing = await self._missing_topics({row.topic for row in rows})
         failures: dict[int, BaseException] = {}
+        held: set[int] = set()
+        blocked: set[tuple[str, str]] = set()
         pending: list[tuple[int, asyncio.Future[Any]]] = []
         for row in rows:
+            key = (row.topic, row.key)
+            if key in blocked:
+                held.add(row.id)
+                continue
             if row.topic in missing:
                 failures[row.id] = missing[row.topic]
+                blocked.add(key)
                 continue
             try:
                 future = await self._producer.send(
@@ -209,15 +222,20 @@ class OutboxRelay:
                     key=row.key.encode(),
                     headers=[(k, str(v).encode()) for k, v in row.headers.items()],
                 )
+                if row.retried:
+                    # A row that failed before goes out alone first: if it fails again, the
+                    # rows of its key behind it must not have been sent already.
+                    await future
             except KafkaError as exc:
                 failures[row.id] = exc
+                blocked.add(key)
             else:
                 pending.append((row.id, future))
         results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
         for (row_id, _), result in zip(pending, results, strict=True):
             if isinstance(result, BaseException):
                 failures[row_id] = result
-        return failures
+        return failures, held
 
     async def _missing_topics(self, topics: set[str]) -> dict[str, BaseException]:
         """Topics Kafka does not know, checked once per batch rather than waited on per row."""

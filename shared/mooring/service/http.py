@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -17,7 +18,7 @@ __all__ = ["build_http_app"]
 
 
 def build_http_app(
-    runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter] = ()
+    runtime: ServiceRuntime[Any], *, title: str, routers: Sequence[APIRouter] = ()
 ) -> FastAPI:
     app = FastAPI(title=title, version="1", lifespan=runtime.lifespan)
     app.state.runtime = runtime
@@ -57,7 +58,7 @@ def build_http_app(
 class _Timing:
     """Request latency by route template; plain ASGI (BaseHTTPMiddleware costs ~1 ms a call)."""
 
-    def __init__(self, app: ASGIApp, runtime: ServiceRuntime) -> None:
+    def __init__(self, app: ASGIApp, runtime: ServiceRuntime[Any]) -> None:
         self.app = app
         self.runtime = runtime
 

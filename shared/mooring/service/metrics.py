@@ -17,7 +17,8 @@ class Metrics:
     def __post_init__(self) -> None:
         self.messages = Counter(
             "mooring_messages_total",
-            "Consumed Kafka messages by outcome (processed, dead_lettered).",
+            "Consumed Kafka messages by outcome "
+            "(processed, duplicate, retry_later, dead_lettered).",
             ["service", "topic", "outcome"],
             registry=self.registry,
         )
@@ -35,6 +36,29 @@ class Metrics:
             "mooring_http_request_seconds",
             "HTTP request latency by route template and status.",
             ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+
+        self.job_runs = Counter(
+            "mooring_job_runs_total",
+            "Finished runs of scheduled jobs by status (succeeded, failed).",
+            ["service", "job", "status"],
+            registry=self.registry,
+        )
+        self.job_running = Gauge(
+            "mooring_job_running", "1 while this process runs the job.", ["service", "job"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.job_last_failed = Gauge(
+            "mooring_job_last_run_failed",
+            "1 when this process's last run of the job failed.",
+            ["service", "job"],
+            registry=self.registry,
+        )
+        self.job_last_success = Gauge(
+            "mooring_job_last_success_timestamp_seconds",
+            "When this process last finished a run of the job successfully.",
+            ["service", "job"],
             registry=self.registry,
         )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mooring.service.auth import GatewayJwtSettings
-from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
+from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
 
 __all__ = ["ServiceSettings"]
 
@@ -23,6 +26,14 @@ class ServiceSettings(BaseSettings):
     )
     relay_batch_size: int = Field(default=1000, ge=1)
     shutdown_timeout_s: float = 5.0
+    scheduler_enabled: bool = Field(
+        default=True, description="Run scheduled jobs here (each tick runs once anyway)."
+    )
+    scheduler_poll_s: float = Field(default=5.0, gt=0, description="How often ticks are checked.")
+    # Either a JSON list or comma-separated; every listed token is accepted (rotation).
+    service_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Bearer tokens admitted on /internal routes."
+    )
     consumer_group: str = Field(
         default="",
         description="Kafka consumer group; default: the topic prefix plus the service name, so "
@@ -33,3 +44,14 @@ class ServiceSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     gateway: GatewayJwtSettings = Field(default_factory=GatewayJwtSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+
+    @field_validator("service_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [t.strip() for t in text.split(",") if t.strip()]
+        return value

@@ -8,10 +8,7 @@ skewed clocks still agree on which reservations are open.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,8 +16,9 @@ from psycopg.errors import LockNotAvailable
 from sqlalchemy import DateTime, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_gate.adapters.port import AbstractBillingRepository, Snapshot
 from billing_gate.adapters.tables import (
     billing_accounts,
     billing_reservations,
@@ -30,7 +28,7 @@ from billing_gate.domain.accounts import Identity, counts
 from billing_gate.domain.errors import WorkspaceBusyError
 from billing_gate.domain.reservations import Reservation
 
-__all__ = ["BillingRepository", "Snapshot", "locked_workspace"]
+__all__ = ["BillingRepository"]
 
 _R = billing_reservations.c
 _A = billing_accounts.c
@@ -39,16 +37,6 @@ _W = billing_workspaces.c
 
 def _db_now() -> Any:
     return func.clock_timestamp(type_=DateTime(timezone=True))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a decision reads, taken in one statement so the counts agree with each other."""
-
-    plan: str | None
-    used: int
-    reserved: int
-    known_identity: bool
 
 
 # The hot path of every decision, as literal SQL: building the equivalent Core statement per call
@@ -107,46 +95,43 @@ def _reservation(row: Any) -> Reservation:
     )
 
 
-@contextlib.asynccontextmanager
-async def locked_workspace(
-    sessions: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID, *, lock_timeout_ms: int
-) -> AsyncIterator[BillingRepository]:
-    """One transaction holding the workspace's row lock, waiting at most `lock_timeout_ms` for it.
-
-    A caller has a budget of its own (the client's, 0.5 s by default). Waiting longer would only
-    let the server commit a grant after the caller gave up, and hold a pool connection meanwhile:
-    a lock not had in time raises `WorkspaceBusyError` with nothing changed.
-    """
-    try:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                text("SELECT set_config('lock_timeout', :ms, true)"),
-                {"ms": f"{lock_timeout_ms}ms"},
-            )
-            repo = BillingRepository(session)
-            await repo.lock_workspace(workspace_id)
-            yield repo
-    except DBAPIError as exc:
-        if isinstance(exc.orig, LockNotAvailable):
-            raise WorkspaceBusyError(workspace_id) from exc
-        raise
-
-
-class BillingRepository:
+class BillingRepository(AbstractBillingRepository):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     # -- workspaces -------------------------------------------------------------------------
 
-    async def lock_workspace(self, workspace_id: uuid.UUID) -> None:
-        """Take the workspace's row lock (creating the row on first sight) until commit."""
-        locked = select(_W.workspace_id).where(_W.workspace_id == workspace_id).with_for_update()
-        if (await self.session.execute(locked)).first() is not None:
-            return
-        await self.session.execute(
-            insert(billing_workspaces).values(workspace_id=workspace_id).on_conflict_do_nothing()
-        )
-        await self.session.execute(locked)
+    async def lock_workspace(
+        self, workspace_id: uuid.UUID, *, timeout_ms: int | None = None
+    ) -> None:
+        """Take the workspace's row lock (creating the row on first sight) until commit.
+
+        With `timeout_ms`, wait at most that long: a caller has a budget of its own (the
+        client's, 0.5 s by default), and waiting longer would only let the server commit a
+        grant after the caller gave up, holding a pool connection meanwhile. A lock not had in
+        time raises `WorkspaceBusyError`; the transaction is then unusable and rolls back.
+        """
+        try:
+            if timeout_ms is not None:
+                await self.session.execute(
+                    text("SELECT set_config('lock_timeout', :ms, true)"),
+                    {"ms": f"{timeout_ms}ms"},
+                )
+            locked = (
+                select(_W.workspace_id).where(_W.workspace_id == workspace_id).with_for_update()
+            )
+            if (await self.session.execute(locked)).first() is not None:
+                return
+            await self.session.execute(
+                insert(billing_workspaces)
+                .values(workspace_id=workspace_id)
+                .on_conflict_do_nothing()
+            )
+            await self.session.execute(locked)
+        except DBAPIError as exc:
+            if isinstance(exc.orig, LockNotAvailable):
+                raise WorkspaceBusyError(workspace_id) from exc
+            raise
 
     async def set_plan(
         self, workspace_id: uuid.UUID, plan: str, changed_at: datetime | None

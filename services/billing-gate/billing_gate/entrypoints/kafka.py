@@ -1,10 +1,10 @@
-"""Billing-gate's subscribers: decode nothing, decide nothing, call the use case.
+"""Billing-gate's subscribers: decode nothing, decide nothing, call the service layer.
 
-Ack policy, retries and the DLQ come from `ServiceRuntime.subscribe` (NACK_ON_ERROR, offset
-committed after the effect). Ordering key: the account id (account events) and the workspace id
-(plan changes); neither is relied on, because the effects are idempotent and order-free: the
-inbox drops exact duplicates, usage keeps the newest connect and removal time per account, and
-the newest `changed_at` wins.
+Ack policy, retries, the DLQ and the inbox come from `ServiceRuntime.subscribe`: each handler
+runs in a unit of work in which its event is already marked handled, and the runtime commits.
+Ordering key: the account id (account events) and the workspace id (plan changes); neither is
+relied on, because the effects are order-free: usage keeps the newest connect and removal time
+per account, and the newest `changed_at` wins.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billing_gate.domain.accounts import Identity
-from billing_gate.service_layer.gate import BillingGate
-from billing_gate.service_layer.projection import UsageProjection
+from billing_gate.domain.plans import PlanCatalogue
+from billing_gate.service_layer.gate import apply_plan_change
+from billing_gate.service_layer.projection import count_connected, forget_removed
+from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork
 from mooring.events import AccountConnected, AccountDisconnected, Envelope, WorkspacePlanChanged
 
 __all__ = ["KafkaHandlers"]
@@ -21,23 +23,26 @@ __all__ = ["KafkaHandlers"]
 
 @dataclass(frozen=True)
 class KafkaHandlers:
-    gate: BillingGate
-    projection: UsageProjection
+    catalogue: PlanCatalogue
 
-    async def on_account_connected(self, envelope: Envelope[AccountConnected]) -> None:
+    async def on_account_connected(
+        self, envelope: Envelope[AccountConnected], uow: AbstractBillingUnitOfWork
+    ) -> None:
         event = envelope.payload
-        await self.projection.account_connected(
-            envelope.id,
+        await count_connected(
+            uow,
             workspace_id=event.workspace_id,
             account_id=event.account_id,
             identity=Identity(event.platform, event.platform_account_id),
             connected_at=event.connected_at,
         )
 
-    async def on_account_disconnected(self, envelope: Envelope[AccountDisconnected]) -> None:
+    async def on_account_disconnected(
+        self, envelope: Envelope[AccountDisconnected], uow: AbstractBillingUnitOfWork
+    ) -> None:
         event = envelope.payload
-        await self.projection.account_disconnected(
-            envelope.id,
+        await forget_removed(
+            uow,
             workspace_id=event.workspace_id,
             account_id=event.account_id,
             identity=Identity(event.platform, event.platform_account_id),
@@ -45,8 +50,12 @@ class KafkaHandlers:
             disconnected_at=event.disconnected_at,
         )
 
-    async def on_plan_changed(self, envelope: Envelope[WorkspacePlanChanged]) -> None:
+    async def on_plan_changed(
+        self, envelope: Envelope[WorkspacePlanChanged], uow: AbstractBillingUnitOfWork
+    ) -> None:
         # An unknown plan raises: retried, then dead-lettered for an operator to replay once
-        # the catalogue knows it. Naturally idempotent, so no inbox row is needed.
+        # the catalogue knows it.
         event = envelope.payload
-        await self.gate.change_plan(event.workspace_id, event.plan, event.changed_at)
+        await apply_plan_change(
+            uow, self.catalogue, event.workspace_id, event.plan, event.changed_at
+        )

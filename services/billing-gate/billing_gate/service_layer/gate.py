@@ -8,14 +8,13 @@ granted a slot afterwards. Every time is the database's clock.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from billing_gate.adapters.repository import BillingRepository, Snapshot, locked_workspace
+from billing_gate.adapters.port import AbstractBillingRepository, Snapshot
 from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, DeploymentMode, decide
 from billing_gate.domain.errors import (
@@ -26,8 +25,9 @@ from billing_gate.domain.errors import (
 from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.domain.reservations import Reservation, check_confirmable, check_releasable
 from billing_gate.domain.usage import Usage, usage_of
+from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork
 
-__all__ = ["BillingGate", "PlanChange", "ReservationOutcome"]
+__all__ = ["BillingGate", "PlanChange", "ReservationOutcome", "apply_plan_change"]
 
 
 @dataclass(frozen=True)
@@ -50,21 +50,21 @@ class PlanChange:
 
 @dataclass(frozen=True, kw_only=True)
 class BillingGate:
-    sessions: async_sessionmaker[AsyncSession]
+    uow: Callable[[], AbstractBillingUnitOfWork]
     catalogue: PlanCatalogue
     mode: DeploymentMode
     reservation_ttl: timedelta
     lock_timeout_ms: int = 300
 
     async def usage(self, workspace_id: uuid.UUID) -> Usage:
-        async with self.sessions() as session:
-            snap = await BillingRepository(session).snapshot(workspace_id)
+        async with self.uow() as uow:
+            snap = await uow.billing.snapshot(workspace_id)
         return self._usage(snap)
 
     async def decision(self, workspace_id: uuid.UUID, identity: Identity | None = None) -> Decision:
         """The early answer when a connect starts; holds nothing."""
-        async with self.sessions() as session:
-            snap = await BillingRepository(session).snapshot(workspace_id, identity)
+        async with self.uow() as uow:
+            snap = await uow.billing.snapshot(workspace_id, identity)
         return self._decide(snap)
 
     async def reserve(
@@ -142,29 +142,29 @@ class BillingGate:
             return reservation
 
     async def reservation(self, workspace_id: uuid.UUID, reservation_id: uuid.UUID) -> Reservation:
-        async with self.sessions() as session:
-            return await self._owned(BillingRepository(session), workspace_id, reservation_id)
+        async with self.uow() as uow:
+            return await self._owned(uow.billing, workspace_id, reservation_id)
 
     async def change_plan(
         self, workspace_id: uuid.UUID, plan: str, changed_at: datetime | None = None
     ) -> PlanChange:
-        """Apply a plan change unless a newer one is already recorded (None: now, by the
-        database's clock).
-
-        A downgrade below usage removes nothing: the counts stay, and `decide` refuses new
-        accounts until the workspace is under the new cap.
-        """
-        known = self.catalogue.get(plan)  # unknown plans are refused, never stored
-        async with self.sessions() as session, session.begin():
-            repo = BillingRepository(session)
-            applied = await repo.set_plan(workspace_id, known.name, changed_at)
-            snap = await repo.snapshot(workspace_id)
+        """Apply a plan change in a transaction of its own (the HTTP route)."""
+        async with self.uow() as uow:
+            applied = await apply_plan_change(uow, self.catalogue, workspace_id, plan, changed_at)
+            snap = await uow.billing.snapshot(workspace_id)
+            await uow.commit()
         return PlanChange(applied=applied, usage=self._usage(snap))
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _locked(self, workspace_id: uuid.UUID) -> AbstractAsyncContextManager[BillingRepository]:
-        return locked_workspace(self.sessions, workspace_id, lock_timeout_ms=self.lock_timeout_ms)
+    @contextlib.asynccontextmanager
+    async def _locked(self, workspace_id: uuid.UUID) -> AsyncIterator[AbstractBillingRepository]:
+        """One transaction holding the workspace's lock (waited for `lock_timeout_ms` at most),
+        committed when the block ends without an error."""
+        async with self.uow() as uow:
+            await uow.billing.lock_workspace(workspace_id, timeout_ms=self.lock_timeout_ms)
+            yield uow.billing
+            await uow.commit()
 
     def _decide(self, snap: Snapshot) -> Decision:
         return decide(
@@ -184,7 +184,7 @@ class BillingGate:
 
     @staticmethod
     async def _owned(
-        repo: BillingRepository, workspace_id: uuid.UUID, reservation_id: uuid.UUID
+        repo: AbstractBillingRepository, workspace_id: uuid.UUID, reservation_id: uuid.UUID
     ) -> Reservation:
         reservation = await repo.get_reservation(reservation_id)
         if reservation is None or reservation.workspace_id != workspace_id:
@@ -193,7 +193,7 @@ class BillingGate:
 
     @staticmethod
     async def _earlier(
-        repo: BillingRepository,
+        repo: AbstractBillingRepository,
         workspace_id: uuid.UUID,
         identity: Identity | None,
         reservation_id: uuid.UUID | None,
@@ -216,6 +216,23 @@ class BillingGate:
         if identity is not None:
             return await repo.open_reservation_for(workspace_id, identity)
         return None
+
+
+async def apply_plan_change(
+    uow: AbstractBillingUnitOfWork,
+    catalogue: PlanCatalogue,
+    workspace_id: uuid.UUID,
+    plan: str,
+    changed_at: datetime | None,
+) -> bool:
+    """Record a plan change unless a newer one is already recorded (None: now, by the store's
+    clock); True if applied. The caller commits.
+
+    A downgrade below usage removes nothing: the counts stay, and `decide` refuses new accounts
+    until the workspace is under the new cap.
+    """
+    known = catalogue.get(plan)  # unknown plans are refused, never stored
+    return await uow.billing.set_plan(workspace_id, known.name, changed_at)
 
 
 def _identity_of(reservation: Reservation) -> Identity | None:

@@ -4,86 +4,65 @@ Usage is the set of live account ids per workspace, never a bare counter. Each a
 newest connect time and its newest removal time, and the newer one wins: a duplicate connect
 changes nothing, a removal that overtakes its connect is not undone by the late connect, a
 removal seen twice finds itself, and a connect made after a removal counts the account again.
-The inbox skips exact duplicates before any of that runs.
+The runtime's inbox skips exact duplicates before any of that runs; the caller commits.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from billing_gate.adapters.repository import BillingRepository
 from billing_gate.domain.accounts import Identity, frees_slot
-from mooring.messaging.inbox import first_delivery
+from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork
 
-__all__ = ["UsageProjection"]
+__all__ = ["count_connected", "forget_removed"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, kw_only=True)
-class UsageProjection:
-    sessions: async_sessionmaker[AsyncSession]
-    consumer: str
+async def count_connected(
+    uow: AbstractBillingUnitOfWork,
+    *,
+    workspace_id: uuid.UUID,
+    account_id: uuid.UUID,
+    identity: Identity,
+    connected_at: datetime,
+) -> None:
+    """Count the account, new or reconnected (a no-op for one already counted).
 
-    async def account_connected(
-        self,
-        event_id: uuid.UUID,
-        *,
-        workspace_id: uuid.UUID,
-        account_id: uuid.UUID,
-        identity: Identity,
-        connected_at: datetime,
-    ) -> None:
-        """Count the account, new or reconnected (a no-op for one already counted).
+    A reconnect is counted too: if its first connect was never seen, nothing else would count
+    it. Only an account this event newly counts settles a reservation, the oldest one held for
+    its identity (a confirm that was lost). An event that counts nothing settles nothing: a late
+    connect of a removed account must not close a newer flow's reservation. Reservations taken
+    without an identity are never settled here, only by their confirm or their expiry.
+    """
+    # Lock first: counting the account and closing its reservation must look like one step to
+    # a concurrent `reserve`, or it could see neither and grant a slot too many.
+    await uow.billing.lock_workspace(workspace_id)
+    if not await uow.billing.count_account(workspace_id, account_id, identity, connected_at):
+        return
+    settled = await uow.billing.settle_for_identity(workspace_id, identity, account_id)
+    if settled is not None:
+        logger.info(
+            "reservation settled by account.connected",
+            extra={"reservation_id": str(settled), "account_id": str(account_id)},
+        )
 
-        A reconnect is counted too: if its first connect was never seen, nothing else would
-        count it. Only an account this event newly counts settles a reservation, the oldest one
-        held for its identity (a confirm that was lost). An event that counts nothing settles
-        nothing: a late connect of a removed account must not close a newer flow's reservation.
-        Reservations taken without an identity are never settled here, only by their confirm
-        or their expiry.
-        """
-        async with self.sessions() as session, session.begin():
-            if not await first_delivery(session, consumer=self.consumer, event_id=event_id):
-                return
-            repo = BillingRepository(session)
-            # Lock first: counting the account and closing its reservation must look like one
-            # step to a concurrent `reserve`, or it could see neither and grant a slot too many.
-            await repo.lock_workspace(workspace_id)
-            if not await repo.count_account(workspace_id, account_id, identity, connected_at):
-                return
-            settled = await repo.settle_for_identity(workspace_id, identity, account_id)
-            if settled is not None:
-                logger.info(
-                    "reservation settled by account.connected",
-                    extra={"reservation_id": str(settled), "account_id": str(account_id)},
-                )
 
-    async def account_disconnected(
-        self,
-        event_id: uuid.UUID,
-        *,
-        workspace_id: uuid.UUID,
-        account_id: uuid.UUID,
-        identity: Identity,
-        reason: str,
-        disconnected_at: datetime,
-    ) -> None:
-        """A removal frees the slot; a lost token keeps the account, and its slot with it.
+async def forget_removed(
+    uow: AbstractBillingUnitOfWork,
+    *,
+    workspace_id: uuid.UUID,
+    account_id: uuid.UUID,
+    identity: Identity,
+    reason: str,
+    disconnected_at: datetime,
+) -> None:
+    """A removal frees the slot; a lost token keeps the account, and its slot with it.
 
-        No workspace lock: a concurrent `reserve` that still counts the account only errs on
-        the safe side, refusing rather than over-granting.
-        """
-        if not frees_slot(reason):
-            return
-        async with self.sessions() as session, session.begin():
-            if not await first_delivery(session, consumer=self.consumer, event_id=event_id):
-                return
-            await BillingRepository(session).remove_account(
-                workspace_id, account_id, identity, disconnected_at
-            )
+    No workspace lock: a concurrent `reserve` that still counts the account only errs on the
+    safe side, refusing rather than over-granting.
+    """
+    if frees_slot(reason):
+        await uow.billing.remove_account(workspace_id, account_id, identity, disconnected_at)

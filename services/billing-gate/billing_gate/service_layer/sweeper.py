@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from billing_gate.adapters.repository import BillingRepository
+from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork
 
 __all__ = ["ReservationSweeper"]
 
@@ -23,16 +22,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class ReservationSweeper:
-    sessions: async_sessionmaker[AsyncSession]
+    uow: Callable[[], AbstractBillingUnitOfWork]
     interval_s: float
     retention: timedelta
 
     async def sweep_once(self) -> tuple[int, int]:
         """(expired now, purged) for one round."""
-        async with self.sessions() as session, session.begin():
-            repo = BillingRepository(session)
-            expired = await repo.expire_due()
-            purged = await repo.purge_finished(self.retention)
+        async with self.uow() as uow:
+            expired = await uow.billing.expire_due()
+            purged = await uow.billing.purge_finished(self.retention)
+            await uow.commit()
         if expired or purged:
             logger.info("reservations swept", extra={"expired": expired, "purged": purged})
         return expired, purged

@@ -5,7 +5,7 @@ behind it: it steps aside with an exponential back-off (`next_attempt_at`), and 
 number of attempts it is parked for an operator.
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

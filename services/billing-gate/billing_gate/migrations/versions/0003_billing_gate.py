@@ -1,10 +1,11 @@
 """Billing-gate's tables: workspace plans, the counted-accounts projection, slot reservations.
 
-The SQLAlchemy tables live in `billing_gate.adapters.tables` (the service owns them); the kernel
-only carries the migration so one `upgrade head` builds the whole database.
+The first revision of billing-gate's own history (version table `alembic_version_billing_gate`);
+its id is the one it had when every service shared the kernel's history. It needs nothing of the
+kernel's tables, which are migrated first anyway.
 
 Revision ID: 0003
-Revises: 0002
+Revises:
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0003"
-down_revision = "0002"
+down_revision = None
 branch_labels = None
 depends_on = None
 

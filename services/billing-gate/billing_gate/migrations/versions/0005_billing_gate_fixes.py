@@ -6,7 +6,7 @@ newest connect is newer than its newest removal. The identity index loses its `r
 NULL` predicate, which no longer describes a live account.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,311 @@
+"""Delivery through the runtime on the real broker: retry-later, drain on stop, SIGKILL, jobs."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mooring.events import AccountConnected, Envelope, utcnow
+from mooring.messaging.cloudevents import encode_body, encode_headers
+from mooring.messaging.errors import RetryLater
+from mooring.service.http import build_http_app
+from mooring.service.runtime import ServiceRuntime
+from mooring.service.scheduler import JobContext
+from mooring.service.serve import main as serve_main
+from mooring.service.settings import ServiceSettings
+from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
+from mooring.testing import read_topic, scratch_topic_prefix, unique
+from mooring.uow import SqlUnitOfWork
+
+pytestmark = [pytest.mark.integration, pytest.mark.connected]
+
+PROGRAM = Path(__file__).parent / "programs" / "effects_consumer.py"
+
+
+def event(account_id: uuid.UUID | None = None) -> Envelope[AccountConnected]:
+    return Envelope(
+        payload=AccountConnected(
+            account_id=account_id or uuid.uuid4(), workspace_id=uuid.uuid4(), platform="x",
+            platform_account_id="1", connected_at=utcnow(),
+        ),
+        source="test",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def effects_table(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS test_effects (grp text NOT NULL, event_id uuid NOT NULL)"
+            )
+        )
+
+
+@pytest.fixture
+def settings(database_settings: DatabaseSettings, kafka_settings: KafkaSettings) -> ServiceSettings:
+    return ServiceSettings(
+        kafka=kafka_settings.model_copy(update={"topic_prefix": scratch_topic_prefix("delivery")}),
+        database=database_settings,
+        consumer=ConsumerSettings(max_attempts=2, backoff_ms=10, retry_later_initial_ms=100),
+        migrate_on_start=False,
+        relay_enabled=False,
+    )
+
+
+async def count(engine: AsyncEngine, group: str) -> dict[uuid.UUID, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event_id, count(*) FROM test_effects WHERE grp = :g GROUP BY event_id"),
+            {"g": group},
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+async def until(check, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
+
+
+async def produce(
+    runtime: ServiceRuntime[SqlUnitOfWork], *events: Envelope[AccountConnected]
+) -> None:
+    topic = runtime.settings.kafka.topic_prefix + "account.connected"
+    for e in events:
+        await runtime.producer.send_and_wait(
+            topic,
+            value=encode_body(e),
+            key=e.key.encode(),
+            headers=[(k, v.encode()) for k, v in encode_headers(e).items()],
+        )
+
+
+async def test_a_record_whose_dependency_is_down_waits_keeps_its_key_order_and_is_not_dead_lettered(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    group, order = unique("retry-later"), []
+    key = uuid.uuid4()
+    blocked, behind = event(key), event(key)
+    outages = 3
+
+    async def handle(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
+        nonlocal outages
+        if envelope.id == blocked.id and outages:
+            outages -= 1
+            raise RetryLater("platform outage", after=timedelta(milliseconds=150))
+        order.append(envelope.id)
+        await uow.session.execute(
+            text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
+            {"g": group, "e": envelope.id},
+        )
+
+    runtime = ServiceRuntime("retry-test", settings)
+    runtime.subscribe(AccountConnected, handle, group=group)
+    async with runtime.lifespan():
+        await produce(runtime, blocked, behind)
+
+        async def both() -> bool:
+            return len(await count(engine, group)) == 2
+
+        await until(both)
+        dead = await read_topic(
+            settings.kafka.bootstrap_servers,
+            settings.kafka.topic_prefix + "account.connected.dlq",
+            until=lambda _: True,
+            settle_s=0.3,
+        )
+        outcomes = runtime.metrics.registry.get_sample_value(
+            "mooring_messages_total",
+            {
+                "service": "retry-test",
+                "topic": settings.kafka.topic_prefix + "account.connected",
+                "outcome": "retry_later",
+            },
+        )
+    assert order == [blocked.id, behind.id]  # the later event of the key waited behind it
+    assert outages == 0
+    assert dead == []
+    assert outcomes == 3
+
+
+async def test_a_clean_stop_drains_the_running_record_and_commits_its_offset(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    group, calls = unique("drain"), []
+    slow, after = event(), event()
+    entered = asyncio.Event()
+
+    async def handle(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
+        calls.append(envelope.id)
+        if envelope.id == slow.id:
+            entered.set()
+            await asyncio.sleep(1.0)
+        await uow.session.execute(
+            text("INSERT INTO test_effects (grp, event_id) VALUES (:g, :e)"),
+            {"g": group, "e": envelope.id},
+        )
+
+    first = ServiceRuntime("drain-test", settings)
+    first.subscribe(AccountConnected, handle, group=group)
+    await first.start()
+    try:
+        await produce(first, slow)
+        await asyncio.wait_for(entered.wait(), 30)
+    finally:
+        await first.stop()  # while `slow` is being handled
+    assert (await count(engine, group)).get(slow.id) == 1  # it finished, it was not cut off
+    second = ServiceRuntime("drain-test", settings)
+    second.subscribe(AccountConnected, handle, group=group)
+    async with second.lifespan():
+        await produce(second, after)
+
+        async def arrived() -> bool:
+            return after.id in await count(engine, group)
+
+        await until(arrived)
+        duplicates = second.metrics.registry.get_sample_value(
+            "mooring_messages_total",
+            {
+                "service": "drain-test",
+                "topic": settings.kafka.topic_prefix + "account.connected",
+                "outcome": "duplicate",
+            },
+        )
+    assert calls == [slow.id, after.id]
+    assert not duplicates  # its offset was committed before the consumer closed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metric(port: int, name: str, outcome: str) -> float:
+    """The process's counter, or 0 while it is still starting."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            lines = response.read().decode().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        if line.startswith(name) and f'outcome="{outcome}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def spawn(
+    settings: ServiceSettings, group: str, port: int, commit_ms: int
+) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "DATABASE_URL": settings.database.url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "MOORING_CONSUMER_COMMIT_INTERVAL_MS": str(commit_ms),
+        "EFFECTS_GROUP": group,
+        "EFFECTS_PORT": str(port),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(PROGRAM)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_sigkill_between_effect_and_offset_commit_redelivers_and_the_inbox_skips(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    group, n = unique("sigkill"), 200
+    events = [event() for _ in range(n)]
+    # A commit interval far longer than the test: every effect is committed, no offset is.
+    killed = spawn(settings, group, port := free_port(), commit_ms=600_000)
+    restarted: subprocess.Popen[bytes] | None = None
+    producer_rt = ServiceRuntime("sigkill-producer", settings)
+    try:
+        for _ in range(300):
+            if ready(port):
+                break
+            await asyncio.sleep(0.1)
+        async with producer_rt.lifespan():
+            await produce(producer_rt, *events)
+
+        async def all_applied() -> bool:
+            return len(await count(engine, group)) == n
+
+        await until(all_applied, timeout_s=60)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        restarted = spawn(settings, group, port2 := free_port(), commit_ms=200)
+
+        async def all_skipped() -> bool:
+            return (
+                await asyncio.to_thread(metric, port2, "mooring_messages_total", "duplicate") >= n
+            )
+
+        await until(all_skipped, timeout_s=60)
+        effects = await count(engine, group)
+    finally:
+        for proc in (killed, restarted):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(15)
+    assert len(effects) == n
+    assert set(effects.values()) == {1}  # every redelivered record was skipped, none applied twice
+
+
+def test_a_job_runs_on_demand_from_the_command_line_with_its_progress(
+    database_settings: DatabaseSettings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    name = unique("social:test-job")
+    started: list[str] = []
+
+    def create_app(settings: ServiceSettings) -> FastAPI:
+        runtime = ServiceRuntime("cli-test", settings)
+
+        async def open_resources() -> None:
+            started.append("open")
+
+        async def job(ctx: JobContext) -> None:
+            for done in range(1, 6):
+                ctx.progress(done, 5, refreshed=done)
+
+        runtime.on_start(open_resources)
+        runtime.schedule(name, job, every=timedelta(hours=1))
+        return build_http_app(runtime, title="cli test")
+
+    settings = ServiceSettings(database=database_settings, migrate_on_start=False)
+    assert serve_main("cli-test", ServiceSettings, lambda _: create_app(settings), ["jobs"]) == 0
+    assert name in capfd.readouterr().out
+    code = serve_main("cli-test", ServiceSettings, lambda _: create_app(settings), ["job", name])
+    out, err = capfd.readouterr()
+    assert code == 0
+    assert f"{name} succeeded" in out
+    assert "5/5" in err
+    assert "refreshed=5" in err
+    assert started == ["open"]
+    unknown = serve_main("cli-test", ServiceSettings, lambda _: create_app(settings), ["job", "x"])
+    assert unknown == 2
+    assert "has no job 'x'" in capfd.readouterr().err
