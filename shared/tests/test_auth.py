@@ -117,3 +117,80 @@ async def test_internal_routes_take_a_service_token_not_a_gateway_token() -> Non
     assert (await call("GET", "/internal/thing", "svc-1")).status_code == 200
     assert (await call("GET", "/internal/thing", token())).status_code == 401
     assert (await call("GET", "/internal/thing", None)).status_code == 401
+
+
+def _rsa_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _pems(key, serialization)
+
+
+def _ec_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return _pems(ec.generate_private_key(ec.SECP256R1()), serialization)
+
+
+def _pems(key, serialization) -> tuple[str, str]:
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def _signed(private: str, algorithm: str, **claims) -> str:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    body = {
+        "sub": "u9", "workspace_id": str(WS), "role": "admin", "iss": "mooring-gateway",
+        "aud": "mooring", "iat": now, "exp": now + timedelta(minutes=5),
+    } | claims  # fmt: skip
+    return jwt.encode(body, private, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(("pair", "algorithm"), [(_rsa_pair, "RS256"), (_ec_pair, "ES256")])
+async def test_tokens_signed_with_a_real_private_key_are_verified_with_its_public_key(
+    pair, algorithm: str
+) -> None:
+    private, public = pair()
+    settings = GatewayJwtSettings(public_key=public, algorithms=[algorithm])
+    ok = await call("GET", f"/v1/workspaces/{WS}/thing", _signed(private, algorithm), app(settings))
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"user": "u9", "role": "admin"}
+    other_private, _ = pair()  # a key the gateway does not hold
+    forged = await call(
+        "GET", f"/v1/workspaces/{WS}/thing", _signed(other_private, algorithm), app(settings)
+    )
+    assert forged.status_code == 401
+    assert forged.json()["detail"] == "The token is not valid: InvalidSignatureError."
+
+
+def test_settings_refuse_an_algorithm_that_does_not_fit_the_key() -> None:
+    from pydantic import ValidationError
+
+    _, rsa_public = _rsa_pair()
+    _, ec_public = _ec_pair()
+    with pytest.raises(ValidationError, match="HS256 do not fit this public key"):
+        GatewayJwtSettings(public_key=rsa_public, algorithms=["HS256"])
+    with pytest.raises(ValidationError, match="RS256 do not fit this public key; use ES256"):
+        GatewayJwtSettings(public_key=ec_public, algorithms=["RS256"])
+    with pytest.raises(ValidationError, match="RS256 do not fit a shared secret"):
+        GatewayJwtSettings(secret=SecretStr("x" * 40), algorithms=["RS256"])
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        GatewayJwtSettings(secret=SecretStr("short"))
+    with pytest.raises(ValidationError, match="not a PEM public key"):
+        GatewayJwtSettings(public_key="-----BEGIN PUBLIC KEY-----\nnope\n", algorithms=["RS256"])
+    with pytest.raises(ValidationError, match="not both"):
+        GatewayJwtSettings(secret=SecretStr("x" * 40), public_key=rsa_public)
+    assert GatewayJwtSettings(public_key=rsa_public, algorithms=["RS256", "PS256"])

@@ -17,9 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mooring.service.problems import Problem
@@ -40,8 +43,19 @@ _gateway_bearer = HTTPBearer(auto_error=False, scheme_name="GatewayJWT")
 _service_bearer = HTTPBearer(auto_error=False, scheme_name="ServiceToken")
 
 
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+_MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HMAC key at least as long as the hash
+
+
 class GatewayJwtSettings(BaseSettings):
-    """How gateway tokens are verified: a shared HS256 secret or a public key (RS256/ES256)."""
+    """How gateway tokens are verified: a shared HMAC secret or a public key (RSA, EC, Ed25519).
+
+    The algorithms must fit the key: a public key with HS256 would let anyone who has the
+    public key sign tokens (and failed as a 500 at the first request), so it is refused when
+    the settings are read, like a key that does not parse or a secret too short for HMAC.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MOORING_GATEWAY_JWT_", extra="ignore")
 
@@ -52,8 +66,48 @@ class GatewayJwtSettings(BaseSettings):
     audience: str = "mooring"
     leeway_s: int = Field(default=30, ge=0)
 
+    @model_validator(mode="after")
+    def _algorithms_fit_the_key(self) -> GatewayJwtSettings:
+        if not self.algorithms:
+            raise ValueError("MOORING_GATEWAY_JWT_ALGORITHMS is empty")
+        secret = self.secret.get_secret_value()
+        if secret and self.public_key:
+            raise ValueError("set MOORING_GATEWAY_JWT_SECRET or _PUBLIC_KEY, not both")
+        if self.public_key:
+            allowed = _public_key_algorithms(self.public_key)
+            key_kind = "this public key"
+        elif secret:
+            if len(secret.encode()) < _MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"MOORING_GATEWAY_JWT_SECRET must be at least {_MIN_SECRET_BYTES} bytes"
+                )
+            allowed, key_kind = _HMAC_ALGORITHMS, "a shared secret"
+        else:
+            return self  # nothing configured: nobody is admitted
+        wrong = sorted(set(self.algorithms) - allowed)
+        if wrong:
+            raise ValueError(
+                f"algorithm(s) {', '.join(wrong)} do not fit {key_kind}; "
+                f"use {', '.join(sorted(allowed))}"
+            )
+        return self
+
     def verification_key(self) -> str:
         return self.public_key or self.secret.get_secret_value()
+
+
+def _public_key_algorithms(pem: str) -> frozenset[str]:
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("MOORING_GATEWAY_JWT_PUBLIC_KEY is not a PEM public key") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        return _RSA_ALGORITHMS
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _EC_ALGORITHMS:
+        return frozenset({_EC_ALGORITHMS[key.curve.name]})
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return frozenset({"EdDSA"})
+    raise ValueError("MOORING_GATEWAY_JWT_PUBLIC_KEY is of a kind JWTs do not use")
 
 
 @dataclass(frozen=True)
