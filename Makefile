@@ -7,7 +7,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test lint fmt bench schemas openapi clean
+.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi clean job
 
 $(UV):
 	python3 -m venv .tools
@@ -33,6 +33,14 @@ run: install
 
 test: infra
 	set -a && . .run/infra.env && set +a && $(PY) -m pytest $(TESTS) -q -ra
+
+# The fast tier: no broker, no database, nothing started (markers, see conftest.py).
+test-unit: install
+	MOORING_TEST_TIER=unit $(PY) -m pytest $(TESTS) -q -ra -m "not integration and not connected and not e2e"
+
+# Run a scheduled job now against the stack `make run` started: make job NAME=social:check-connections
+job: install
+	$(PY) deploy/local/job.py "$(NAME)"
 
 lint: install
 	.venv/bin/ruff format --check .

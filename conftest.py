@@ -17,8 +17,26 @@ from mooring.settings import DatabaseSettings, KafkaSettings
 from mooring.testing import delete_scratch_topics, infra_settings, temporary_database
 
 
+# Tests that ask for any of these need the real PostgreSQL or Kafka: they are marked
+# `integration` at collection, so `make test-unit` (-m "not integration ...") leaves them out.
+_INFRA_FIXTURES = frozenset(
+    {"infra", "database_settings", "kafka_settings", "engine", "scratch_database"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _INFRA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def infra() -> tuple[DatabaseSettings, KafkaSettings]:
+    if os.environ.get("MOORING_TEST_TIER") == "unit":
+        raise RuntimeError(
+            "a unit-tier test asked for PostgreSQL or Kafka; mark it integration (or use the "
+            "fakes: mooring.uow.FakeUnitOfWork)"
+        )
     return infra_settings()
 
 

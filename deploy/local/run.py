@@ -74,14 +74,30 @@ def dev_secrets() -> dict[str, str]:
         "MOORING_VAULT_CURRENT_KEY_ID": "dev1",
         "MOORING_GATEWAY_JWT_SECRET": secrets.token_urlsafe(32),
         "SERVICE_TOKEN": service_token,
-        "BILLING_GATE_SERVICE_TOKENS": service_token,
         "DEV_WORKSPACE_ID": str(uuid.uuid4()),
+    }
+    # Every service admits the same service token on its /internal routes.
+    wanted |= {
+        f"{p.name.upper().replace('-', '_')}_SERVICE_TOKENS": service_token for p in SERVICES
     }
     merged = wanted | stored
     if merged != stored:
-        path.write_text("".join(f"{k}={v}\n" for k, v in merged.items()))
-        path.chmod(0o600)
+        write_private(path, merged)
     return merged
+
+
+def write_private(path: Path, values: dict[str, str]) -> None:
+    """An env file only its owner can read: it holds keys and tokens."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.chmod(0o600)  # an older file may have been created with wider rights
+
+
+def shown(key: str, value: str) -> str:
+    """What the terminal may show of a value: secrets only by their first characters."""
+    secret = any(word in key for word in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
+    return value[:6] + "…" if secret and len(value) > 6 else value
 
 
 def dev_token(env: dict[str, str]) -> str:
@@ -178,7 +194,8 @@ def main() -> int:
     # Stop at the end only what this run started (a `make infra` from before keeps running).
     ours = [name for name in ("kafka", "postgres") if before.get(name) == "stopped"]
     infra = read_env(RUN / "infra.env")
-    env = dict(os.environ) | infra | dev_secrets() | simulator_env(SIM.url)
+    service_env = infra | dev_secrets() | simulator_env(SIM.url)
+    env = dict(os.environ) | service_env
     logs = RUN / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(env, logs)
@@ -196,15 +213,19 @@ def main() -> int:
             "DEV_TOKEN": dev_token(env),
             "SERVICE_TOKEN": env["SERVICE_TOKEN"],
         }
-        (RUN / "endpoints.env").write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
+        write_private(RUN / "endpoints.env", endpoints)
+        # What the services run with, for `make job` (a job runs as its service would).
+        write_private(RUN / "services.env", service_env)
         print("\nMooring is running:")
         for key, value in endpoints.items():
-            print(f"  {key}={value if len(value) < 60 else value[:24] + '…'}")
-        print("\n(written to .run/endpoints.env; logs in .run/logs/; Ctrl-C stops everything)")
+            print(f"  {key}={shown(key, value)}")
+        print("\n(full values in .run/endpoints.env, readable only by you; logs in .run/logs/;")
+        print(" Ctrl-C stops everything)")
         supervisor.watch()
         return 0
     finally:
         (RUN / "endpoints.env").unlink(missing_ok=True)
+        (RUN / "services.env").unlink(missing_ok=True)
         supervisor.shutdown()
         if ours:
             subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "stop", *ours], check=False)
