@@ -88,3 +88,34 @@ def test_a_refresh_and_a_removal_report_themselves() -> None:
     assert isinstance(refreshed, TokenRefreshed)
     assert isinstance(removed, AccountDisconnected)
     assert (removed.reason, removed.status) == ("removed", None)
+
+
+def test_stored_tokens_never_blank_a_refresh_token_and_end_a_failure_streak() -> None:
+    from datetime import timedelta
+
+    from mooring.accounts.tokens import token_set_of
+    from mooring.platforms.results import TokenSet
+
+    account = new_account()
+    account.credentials = Credentials(
+        access_token=SecretStr("old-access"), refresh_token=SecretStr("kept-refresh")
+    )
+    account.refresh_failures, account.last_failure = 2, "transient:http_503"
+    account.events.clear()
+    issued = utcnow()
+    account.store_tokens(
+        TokenSet(
+            access_token=SecretStr("new-access"),
+            issued_at=issued,
+            expires_at=issued + timedelta(hours=1),
+        )
+    )
+    assert account.credentials.refresh_token == SecretStr("kept-refresh")
+    assert account.credentials.access_token == SecretStr("new-access")
+    assert (account.refresh_failures, account.last_failure) == (0, None)
+    assert account.token_expires_at == issued + timedelta(hours=1)
+    (event,) = account.events
+    assert isinstance(event, TokenRefreshed)
+    back = token_set_of(account)
+    assert back.refresh_token == SecretStr("kept-refresh")
+    assert back.expires_at == account.token_expires_at

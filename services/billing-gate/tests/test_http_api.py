@@ -200,7 +200,7 @@ async def test_a_caller_chosen_id_is_never_swapped_for_another_flows_reservation
 async def test_a_busy_workspace_answers_503_at_once_and_grants_nothing_later(
     service, engine
 ) -> None:
-    """Finding 2b: a reserve waits for the workspace lock only briefly, never past the
+    """A reserve waits for the workspace lock only briefly, never past the
     caller's budget, and a refused reserve leaves no slot behind to be granted afterwards."""
     ws, rid = uuid.uuid4(), str(uuid.uuid4())
     await service.http.put(f"{service.ws(ws)}/plan", json={"plan": "starter"})

@@ -65,7 +65,7 @@ async def used(core: Core, ws: uuid.UUID) -> int:
 async def test_a_late_connect_of_a_removed_account_settles_nothing_and_never_over_grants(
     core: Core,
 ) -> None:
-    """Finding 1: confirm R1 for id1; removal of id1; R2 for the same identity; the late
+    """Confirm R1 for id1; removal of id1; R2 for the same identity; the late
     account.connected(id1) must leave R2 alone, so the confirm of R2 for id2 counts id2."""
     ws, id1, id2 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await core.gate.change_plan(ws, "starter")
@@ -133,7 +133,7 @@ async def test_a_reconnect_whose_first_connect_was_never_seen_is_counted(core: C
 async def test_the_newest_event_wins_in_every_delivery_order(
     core: Core, events: tuple[tuple[str, int], ...], counts: bool
 ) -> None:
-    """Finding 3c: a removal is not forever; whichever event is newest decides."""
+    """A removal is not forever; whichever event is newest decides."""
     for order in set(itertools.permutations(events)):
         ws, account = uuid.uuid4(), uuid.uuid4()
         for kind, minute in order:
@@ -162,7 +162,7 @@ async def test_only_a_removal_frees_a_slot_and_duplicates_change_nothing(core: C
 async def test_a_reconnect_at_the_cap_is_known_from_the_accounts_table_before_its_event(
     core: Core,
 ) -> None:
-    """Finding 3b: the projection lags; the shared aggregate already holds the account."""
+    """The projection lags; the shared aggregate already holds the account."""
     ws = uuid.uuid4()
     for i in range(5):
         await connected(core, ws, uuid.uuid4(), Identity("x", str(i)))

@@ -24,6 +24,7 @@ from mooring.events.account import (
 )
 from mooring.events.base import Event, utcnow
 from mooring.events.token import TokenRefreshed
+from mooring.platforms.results import TokenSet
 
 __all__ = ["Account", "AccountStatus", "Credentials"]
 
@@ -93,6 +94,12 @@ class Account:
     token_issued_at: datetime | None = None
     service_url: str | None = None
     refreshed_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    next_refresh_at: datetime | None = None
+    refresh_failures: int = 0
+    refresh_failing_since: datetime | None = None
+    last_refresh_failure_at: datetime | None = None
+    last_failure: str | None = None
     auth_failures: int = 0
     last_checked_at: datetime | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -168,6 +175,30 @@ class Account:
                 refreshed_at=self.refreshed_at,
             )
         )
+
+    def store_tokens(
+        self, tokens: TokenSet, *, at: datetime | None = None, refreshed: bool = True
+    ) -> None:
+        """Keep `tokens` (from a refresh, or a reconnect's exchange): credentials, expiry,
+        issue time; the refresh-failure streak ends. A refresh raises `token.refreshed`."""
+        from mooring.accounts.tokens import credentials_from  # noqa: PLC0415 - module cycle
+
+        at = at or utcnow()
+        self.refresh_expires_at = tokens.refresh_expires_at or self.refresh_expires_at
+        self.service_url = tokens.service_url or self.service_url
+        self.refresh_failures = 0
+        self.refresh_failing_since = self.last_refresh_failure_at = None
+        self.last_failure = None
+        self.next_refresh_at = None
+        credentials = credentials_from(tokens, previous=self.credentials)
+        if refreshed:
+            self.tokens_refreshed(
+                credentials, expires_at=tokens.expires_at, issued_at=tokens.issued_at, at=at
+            )
+        else:
+            self.credentials = credentials
+            self.token_expires_at = tokens.expires_at
+            self.token_issued_at = tokens.issued_at
 
     # -- status -------------------------------------------------------------------------------
 

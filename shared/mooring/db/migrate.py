@@ -28,6 +28,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine
 
 from mooring.db.tables import metadata as kernel_metadata
@@ -39,6 +40,7 @@ __all__ = [
     "downgrade",
     "downgrade_all",
     "drift",
+    "head",
     "packages",
     "upgrade",
 ]
@@ -76,6 +78,15 @@ def packages() -> list[MigrationPackage]:
         if not isinstance(package, MigrationPackage):
             raise TypeError(f"entry point {_ENTRY_POINTS} gave {package!r}, not a MigrationPackage")
     return [KERNEL, *sorted(found, key=lambda p: p.name)]
+
+
+def head(package: MigrationPackage) -> str:
+    """The newest revision in `package`'s history."""
+    script = ScriptDirectory.from_config(_config(DatabaseSettings(), package))
+    current = script.get_current_head()
+    if current is None:
+        raise ValueError(f"{package.name} has no revisions")
+    return current
 
 
 def _find(name: str) -> MigrationPackage:

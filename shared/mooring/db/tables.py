@@ -61,6 +61,14 @@ accounts = Table(
     Column("token_issued_at", DateTime(timezone=True)),
     Column("service_url", Text),  # Bluesky PDS or Mastodon instance; not a secret
     Column("refreshed_at", DateTime(timezone=True)),
+    Column("refresh_expires_at", DateTime(timezone=True)),
+    # When token-keeper may try next (cooldown, Retry-After) or must verify a token whose
+    # answer carried no expiry; failures counted at most once a day since the streak began.
+    Column("next_refresh_at", DateTime(timezone=True)),
+    Column("refresh_failures", Integer, nullable=False, server_default="0"),
+    Column("refresh_failing_since", DateTime(timezone=True)),
+    Column("last_refresh_failure_at", DateTime(timezone=True)),
+    Column("last_failure", Text),  # a reason code (`policy:missing_scope`), never a message
     Column("auth_failures", Integer, nullable=False, server_default="0"),
     Column("last_checked_at", DateTime(timezone=True)),
     Column("meta", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -72,6 +80,7 @@ accounts = Table(
     ),
     Index(None, "workspace_id"),
     Index(None, "token_expires_at", postgresql_where=text("status <> 'disconnected'")),
+    Index(None, "status", "token_expires_at"),
 )
 
 outbox = Table(
