@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_pipeline.py", "bench_simulator.py", "bench_billing_gate.py"]
+BENCHES = [
+    "bench_pipeline.py",
+    "bench_simulator.py",
+    "bench_http_client.py",
+    "bench_billing_gate.py",
+]
 
 
 def main() -> int:

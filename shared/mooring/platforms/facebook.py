@@ -90,6 +90,8 @@ class FacebookAdapter(BaseAdapter):
                 "redirect_uri": redirect_uri,
                 "code": clean_code(code),
             },
+            # A GET, but it spends a single-use code: never sent twice.
+            idempotent=False,
         )
         long_lived = await self._http.call(
             "GET",

@@ -1,9 +1,10 @@
 """The one way adapters talk HTTP: through the injected `httpx.AsyncClient`, classified.
 
 Every request gets the settings' timeout and `follow_redirects=False` (a redirect from a token
-endpoint is an error, and Mastodon follows redirects itself after checking each hop). Transport
-failures and non-2xx answers become `PlatformError`s; the original httpx exception is dropped
-(`from None`) because its message and traceback carry the URL, and Meta's URLs carry tokens.
+endpoint is an error, and Mastodon follows redirects itself after checking each hop), and goes
+through the retry policy (`mooring.platforms.retry`). Transport failures and non-2xx answers
+become `PlatformError`s; the original httpx exception is dropped (`from None`) because its
+message and traceback carry the URL, and Meta's URLs carry tokens.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from mooring.platforms.classify import (
 )
 from mooring.platforms.exceptions import PlatformError, error_for
 from mooring.platforms.outcomes import Classification
+from mooring.platforms.retry import IDEMPOTENT_METHODS, RetryPolicy
 from mooring.platforms.settings import HttpSettings
+from mooring.platforms.transport import AiohttpTransport
 
 __all__ = [
     "Clock",
+    "PlatformClient",
     "PlatformHttp",
     "bearer",
     "malformed",
@@ -40,9 +44,44 @@ __all__ = [
 Clock = Callable[[], datetime]
 
 
-def new_http_client(settings: HttpSettings, **kwargs: Any) -> httpx.AsyncClient:
-    """A client for the adapters, built when a service starts (never at import time)."""
-    return httpx.AsyncClient(timeout=settings.timeout(), follow_redirects=False, **kwargs)
+class PlatformClient(httpx.AsyncClient):
+    """The client `new_http_client` builds: an `httpx.AsyncClient` that also carries the retry
+    policy of the settings it was built from, so every `PlatformHttp` over it follows them."""
+
+    def __init__(self, *, retry: RetryPolicy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_policy = retry
+
+
+def new_http_client(settings: HttpSettings, **kwargs: Any) -> PlatformClient:
+    """THE client to the platforms for this process: one connection pool, its limits, timeouts,
+    transport and retry policy from `settings`.
+
+    A service builds it once at start-up (never at import time), hands it to every adapter
+    (`get_adapter(identifier, platform_settings, client)`), and closes it at shutdown::
+
+        client = new_http_client(platform_settings.http)
+        try:
+            ...  # serve; adapters share `client`
+        finally:
+            await client.aclose()
+
+    or `async with new_http_client(platform_settings.http) as client: ...` in a lifespan.
+    `kwargs` go to `httpx.AsyncClient` (tests pass `transport=httpx.MockTransport(...)`).
+    """
+    limits = settings.limits()
+    options: dict[str, Any] = {
+        "timeout": settings.timeout(),
+        "limits": limits,
+        "follow_redirects": False,
+        **kwargs,
+    }
+    if "transport" not in options and settings.transport == "aiohttp":
+        options["transport"] = AiohttpTransport(limits=limits)
+    return PlatformClient(retry=RetryPolicy.from_settings(settings), **options)
+
+
+_DEFAULT_POLICY = RetryPolicy.from_settings(HttpSettings())
 
 
 def bearer(token: SecretStr) -> dict[str, str]:
@@ -76,6 +115,16 @@ class PlatformHttp:
     signals: Signals
     timeout: httpx.Timeout
     clock: Clock
+    # None: the policy the client was built with (`new_http_client`), else the default one.
+    retry: RetryPolicy | None = None
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        if self.retry is not None:
+            return self.retry
+        if isinstance(self.client, PlatformClient):
+            return self.client.retry_policy
+        return _DEFAULT_POLICY
 
     async def send(
         self,
@@ -88,23 +137,32 @@ class PlatformHttp:
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
         extensions: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        request = self.client.build_request(
-            method,
-            url,
-            params=params,
-            data=data,
-            json=json,
-            headers=headers,
-            timeout=self.timeout,
-            extensions=dict(extensions) if extensions else None,
-        )
-        try:
+        """One call, retried as `mooring.platforms.retry` allows. `idempotent` defaults to the
+        method's nature; pass False for a GET that spends something (a single-use code)."""
+
+        async def send_once() -> httpx.Response:
+            request = self.client.build_request(
+                method,
+                url,
+                params=params,
+                data=data,
+                json=json,
+                headers=headers,
+                timeout=self.timeout,
+                extensions=dict(extensions) if extensions else None,
+            )
             return await self.client.send(
                 request,
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                 follow_redirects=False,
             )
+
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT_METHODS
+        try:
+            return await self.retry_policy.send(send_once, idempotent=idempotent)
         except httpx.HTTPError as error:
             raise error_for(self.platform, classify_transport_error(error)) from None
         except httpx.InvalidURL:
@@ -138,8 +196,16 @@ class PlatformHttp:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
+        idempotent: bool | None = None,
     ) -> dict[str, Any]:
         response = await self.send(
-            method, url, params=params, data=data, json=json, headers=headers, auth=auth
+            method,
+            url,
+            params=params,
+            data=data,
+            json=json,
+            headers=headers,
+            auth=auth,
+            idempotent=idempotent,
         )
         return self.body(response)

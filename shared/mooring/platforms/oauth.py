@@ -1,9 +1,11 @@
-"""OAuth 2 plumbing shared by the adapters: Authlib's `AsyncOAuth2Client` over the injected client.
+"""OAuth 2 plumbing shared by the adapters: Authlib's pure helpers, the injected client's HTTP.
 
-`AsyncOAuth2Client` is itself an `httpx.AsyncClient`. Rather than let it open its own connection
-pool (bypassing the caller's client, its limits and the `MockTransport` fakes in tests), it gets a
-transport that hands every request to the injected client. Its compliance hooks classify every
-token-endpoint answer before Authlib parses it, so Authlib only ever sees successes.
+Authlib builds the authorization URL (`prepare_grant_uri`, `create_s256_code_challenge`), the
+token request body (`prepare_token_request`) and the client authentication (`ClientAuth`:
+client_secret_post or client_secret_basic). The request itself goes through `PlatformHttp`, so
+it uses the process's one client (its pool, limits and retry policy; `MockTransport` in tests)
+and never an Authlib client of its own: one per call would be a new pool and SSL context each
+time. Every token-endpoint answer is classified before it is read, so only successes are parsed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
-import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.common.urls import url_decode
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from pydantic import SecretStr
 
-from mooring.platforms.classify import classify_transport_error
-from mooring.platforms.exceptions import PlatformError, error_for
-from mooring.platforms.http import PlatformHttp, malformed, optional_str, require_str
+from mooring.platforms.exceptions import PolicyError
+from mooring.platforms.http import PlatformHttp, optional_str, require_str
+from mooring.platforms.outcomes import Classification
 from mooring.platforms.results import TokenSet
 
 __all__ = [
@@ -33,17 +37,12 @@ __all__ = [
 
 ClientAuthMethod: TypeAlias = Literal["client_secret_post", "client_secret_basic"]
 
-
-class _ThroughInjectedClient(httpx.AsyncBaseTransport):
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, follow_redirects=False)
-
-    async def aclose(self) -> None:
-        # The injected client belongs to the caller; closing Authlib's wrapper must not close it.
-        return None
+# What Authlib's client sent to every token endpoint.
+_TOKEN_HEADERS = {
+    "Accept": "application/json",
+    "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+}
+_MAX_DETAIL = 160
 
 
 class OAuthApp:
@@ -70,27 +69,6 @@ def new_code_verifier() -> SecretStr:
     return SecretStr(generate_token(64))
 
 
-def _client(http: PlatformHttp, app: OAuthApp, *, pkce: bool) -> Any:
-    client = AsyncOAuth2Client(
-        client_id=app.client_id,
-        client_secret=app.client_secret.get_secret_value(),
-        token_endpoint_auth_method=app.auth_method,
-        code_challenge_method="S256" if pkce else None,
-        transport=_ThroughInjectedClient(http.client),
-        timeout=http.timeout,
-        trust_env=False,  # env proxies would mount their own transports around ours
-        follow_redirects=False,
-    )
-
-    def classify_first(response: httpx.Response) -> httpx.Response:
-        http.raise_for_outcome(response)
-        return response
-
-    client.register_compliance_hook("access_token_response", classify_first)
-    client.register_compliance_hook("refresh_token_response", classify_first)
-    return client
-
-
 def authorization_url(
     app: OAuthApp,
     authorize_url: str,
@@ -101,32 +79,38 @@ def authorization_url(
     code_verifier: SecretStr | None,
     extra: Mapping[str, str] | None = None,
 ) -> str:
-    client = AsyncOAuth2Client(
-        client_id=app.client_id,
-        code_challenge_method="S256" if code_verifier is not None else None,
-        trust_env=False,
+    params: dict[str, str] = dict(extra or {})
+    if code_verifier is not None:
+        params["code_challenge"] = create_s256_code_challenge(code_verifier.get_secret_value())
+        params["code_challenge_method"] = "S256"
+    return str(
+        prepare_grant_uri(
+            authorize_url,
+            client_id=app.client_id,
+            response_type="code",
+            redirect_uri=redirect_uri,
+            scope=scope,
+            state=state,
+            **params,
+        )
     )
-    url, _ = client.create_authorization_url(
-        authorize_url,
-        state=state,
-        code_verifier=code_verifier.get_secret_value() if code_verifier is not None else None,
-        redirect_uri=redirect_uri,
-        scope=scope,
-        **dict(extra or {}),
-    )
-    return str(url)
 
 
-async def _token_call(http: PlatformHttp, call: Any) -> dict[str, Any]:
-    try:
-        token = await call
-    except PlatformError:
-        raise
-    except httpx.HTTPError as error:
-        raise error_for(http.platform, classify_transport_error(error)) from None
-    except (ValueError, KeyError) as error:
-        raise malformed(http.platform, type(error).__name__) from None
-    return dict(token)
+async def _token_call(
+    http: PlatformHttp, app: OAuthApp, token_url: str, grant_type: str, **fields: Any
+) -> dict[str, Any]:
+    """POST one grant to the token endpoint, authenticated as `app`; the answer, classified."""
+    body = prepare_token_request(grant_type, "", **fields)
+    auth = ClientAuth(app.client_id, app.client_secret.get_secret_value(), app.auth_method)
+    url, headers, body = auth.prepare("POST", token_url, dict(_TOKEN_HEADERS), body)
+    response = await http.send("POST", url, data=dict(url_decode(body)), headers=headers)
+    token = http.body(response)
+    if "error" in token:
+        # A success status with an error the platform's signals do not know: not a token, and
+        # nothing says it is dead (Authlib raised its own OAuthError here).
+        code = str(token.get("error"))[:_MAX_DETAIL]
+        raise PolicyError(http.platform, Classification.policy("token_error", detail=code))
+    return token
 
 
 async def exchange_code(
@@ -142,17 +126,15 @@ async def exchange_code(
     params = dict(extra or {})
     if code_verifier is not None:
         params["code_verifier"] = code_verifier.get_secret_value()
-    async with _client(http, app, pkce=code_verifier is not None) as client:
-        return await _token_call(
-            http,
-            client.fetch_token(
-                token_url,
-                grant_type="authorization_code",
-                code=code,
-                redirect_uri=redirect_uri,
-                **params,
-            ),
-        )
+    return await _token_call(
+        http,
+        app,
+        token_url,
+        "authorization_code",
+        code=code,
+        redirect_uri=redirect_uri,
+        **params,
+    )
 
 
 async def refresh_grant(
@@ -163,13 +145,16 @@ async def refresh_grant(
     refresh_token: SecretStr,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    async with _client(http, app, pkce=False) as client:
-        return await _token_call(
-            http,
-            client.refresh_token(
-                token_url, refresh_token=refresh_token.get_secret_value(), **dict(extra or {})
-            ),
-        )
+    """The refresh grant's raw answer. A refresh token absent from it stays absent: the caller
+    (`token_set_from`) keeps the previous one, with its expiry."""
+    return await _token_call(
+        http,
+        app,
+        token_url,
+        "refresh_token",
+        refresh_token=refresh_token.get_secret_value(),
+        **dict(extra or {}),
+    )
 
 
 def _seconds(value: object) -> int | None:

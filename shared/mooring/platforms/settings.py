@@ -5,12 +5,13 @@ dialog and graph hosts, ...), so pointing Mooring at the simulator is configurat
 set each base to `{SIM_URL}/<prefix>`. Read from the environment as
 `MOORING_PLATFORM_<PLATFORM>__<FIELD>`, e.g. `MOORING_PLATFORM_X__CLIENT_ID`,
 `MOORING_PLATFORM_LINKEDIN_PAGE__API_BASE`, `MOORING_PLATFORM_HTTP__TIMEOUT_SECONDS`,
+`MOORING_PLATFORM_HTTP__TRANSPORT=httpx`,
 `MOORING_PLATFORM_MASTODON__ALLOWED_HOSTS='["127.0.0.1:8123"]'`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -49,11 +50,42 @@ class _OAuthApp(_Piece):
 
 
 class HttpSettings(_Piece):
+    """The per-process client to the platforms (`new_http_client`) and its retry policy.
+
+    `transport` picks what carries the bytes under the httpx API: `aiohttp` (httpx-aiohttp, the
+    cheaper per call, see `bench/bench_http_client.py`) or `httpx` (httpcore). aiohttp has no
+    separate keep-alive cap: there `max_keepalive_connections` is not used.
+    """
+
     timeout_seconds: float = Field(default=15.0, gt=0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Waiting for a free connection: the request has not been sent, so this one is retryable.
+    pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    max_connections: int = Field(default=100, ge=1)
+    max_keepalive_connections: int = Field(default=50, ge=0)
+    keepalive_expiry_seconds: float = Field(default=30.0, ge=0)
+    # Retries of one call (mooring.platforms.retry): attempts in all, and the time they may take
+    # together; a platform asking to wait longer than what is left gets the work delayed instead.
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_budget_seconds: float = Field(default=10.0, gt=0)
+    retry_wait_initial_seconds: float = Field(default=0.2, ge=0)
+    retry_wait_max_seconds: float = Field(default=2.0, ge=0)
+    retry_wait_jitter_seconds: float = Field(default=0.5, ge=0)
 
     def timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.timeout_seconds, connect=self.connect_timeout_seconds)
+        return httpx.Timeout(
+            self.timeout_seconds,
+            connect=self.connect_timeout_seconds,
+            pool=self.pool_timeout_seconds,
+        )
+
+    def limits(self) -> httpx.Limits:
+        return httpx.Limits(
+            max_connections=self.max_connections,
+            max_keepalive_connections=self.max_keepalive_connections,
+            keepalive_expiry=self.keepalive_expiry_seconds,
+        )
 
 
 class LinkedInSettings(_OAuthApp):

@@ -6,13 +6,6 @@ driven through the simulator's control API.
 """
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -36,7 +29,9 @@ from mooring.platforms import (
     get_adapter,
     get_bluesky_adapter,
     get_oauth_adapter,
+    new_http_client,
 )
+from mooring.platforms.settings import HttpSettings
 from mooring.platforms.simulator import simulator_settings
 from mooring.platforms.testing import ManualClock
 
@@ -71,45 +66,6 @@ SIM_PREFIX = {
     "mastodon": "mastodon",
 }
 SELECTION_COUNT = {"linkedin-page": 2, "facebook": 2, "instagram-facebook": 1, "youtube": 2}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def sim_url() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "platform_sim", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail("the simulator exited at start-up")
-            try:
-                if httpx.get(f"{url}/_control/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the simulator did not become healthy")
-            time.sleep(0.05)
-        yield url
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 class Control:
@@ -148,9 +104,10 @@ def settings(sim_url: str) -> PlatformSettings:
     return simulator_settings(sim_url)
 
 
-@pytest.fixture
-async def http() -> httpx.AsyncClient:
-    async with httpx.AsyncClient() as client:
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def http(request) -> httpx.AsyncClient:
+    """The process's shared client, on each transport."""
+    async with new_http_client(HttpSettings(transport=request.param)) as client:
         yield client
 
 
@@ -302,13 +259,13 @@ async def test_429_is_transient_with_the_platforms_delay(control, settings, http
             "platform": "x",
             "path": "/2/oauth2/token",
             "kind": "rate_limit",
-            "retry_after": 5,
+            "retry_after": 30,  # longer than the retry budget: handed back, not waited for
             "times": 1,
         },
     )
     with pytest.raises(RateLimitedError) as caught:
         await adapter.refresh(tokens)
-    assert caught.value.retry_after == timedelta(seconds=5)
+    assert caught.value.retry_after == timedelta(seconds=30)
     assert (await adapter.verify(await adapter.refresh(tokens))).is_ok  # the token survived
 
 
@@ -350,11 +307,13 @@ async def test_a_hanging_platform_times_out_as_transient(sim_url, control, http)
             "path": "/v5/user_account",
             "kind": "hang",
             "seconds": 3,
-            "times": 1,
+            "times": 10,  # every attempt: a GET is retried after a timeout
         },
     )
+    before = control.calls("pinterest")
     verdict = await adapter.verify(tokens)
     assert (verdict.outcome, verdict.reason) == (Outcome.TRANSIENT, "timeout")
+    assert control.calls("pinterest") - before == settings.http.retry_attempts
 
 
 async def test_bluesky_refuses_a_main_password_without_calling_the_pds(control, settings, http):
