@@ -16,7 +16,6 @@ from mooring.db.migrate import upgrade
 from mooring.settings import DatabaseSettings, KafkaSettings
 from mooring.testing import delete_scratch_topics, infra_settings, temporary_database
 
-
 # Tests that ask for any of these need the real PostgreSQL or Kafka: they are marked
 # `integration` at collection, so `make test-unit` (-m "not integration ...") leaves them out.
 _INFRA_FIXTURES = frozenset(

@@ -134,7 +134,9 @@ async def test_duplicated_and_reordered_account_events_leave_usage_right(service
         removed_marker,
     )
     markers = (connected_marker.id, removed_marker.id)
-    assert await eventually(lambda: processed(engine, service.runtime.group, *markers), expected=True)
+    assert await eventually(
+        lambda: processed(engine, service.runtime.group, *markers), expected=True
+    )
     usage = await service.usage(ws)
     assert usage["used"] == 5, usage  # b, c, d, f and the connected marker
 

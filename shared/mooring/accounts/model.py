@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
@@ -24,7 +24,9 @@ from mooring.events.account import (
 )
 from mooring.events.base import Event, utcnow
 from mooring.events.token import TokenRefreshed
-from mooring.platforms.results import TokenSet
+
+if TYPE_CHECKING:  # importing mooring.platforms here would load every adapter with the model
+    from mooring.platforms.results import TokenSet
 
 __all__ = ["Account", "AccountStatus", "Credentials"]
 

@@ -21,18 +21,16 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine
 
 from mooring.db.tables import metadata as kernel_metadata
 from mooring.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "KERNEL",
@@ -82,6 +80,8 @@ def packages() -> list[MigrationPackage]:
 
 def head(package: MigrationPackage) -> str:
     """The newest revision in `package`'s history."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - alembic loads only to migrate
+
     script = ScriptDirectory.from_config(_config(DatabaseSettings(), package))
     current = script.get_current_head()
     if current is None:
@@ -98,6 +98,8 @@ def _find(name: str) -> MigrationPackage:
 
 
 def _config(settings: DatabaseSettings, package: MigrationPackage) -> Config:
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", str(files("mooring") / "migrations"))
     config.set_main_option("version_locations", str(package.versions))
@@ -123,6 +125,8 @@ class _Locked:
 
 def upgrade(settings: DatabaseSettings, only: Sequence[str] = ()) -> None:
     """Every package (or those named in `only`) to its head, the kernel first."""
+    from alembic import command  # noqa: PLC0415
+
     with _Locked(settings) as conn:
         _adopt_single_history(conn)
         for package in packages():
@@ -132,11 +136,15 @@ def upgrade(settings: DatabaseSettings, only: Sequence[str] = ()) -> None:
 
 def downgrade(settings: DatabaseSettings, revision: str, package: str = KERNEL.name) -> None:
     """One package down to `revision` ("base": all of it). Services before the kernel."""
+    from alembic import command  # noqa: PLC0415
+
     with _Locked(settings):
         command.downgrade(_config(settings, _find(package)), revision)
 
 
 def downgrade_all(settings: DatabaseSettings) -> None:
+    from alembic import command  # noqa: PLC0415
+
     with _Locked(settings):
         for package in reversed(packages()):
             command.downgrade(_config(settings, package), "base")
@@ -145,6 +153,9 @@ def downgrade_all(settings: DatabaseSettings) -> None:
 def drift(settings: DatabaseSettings, package: MigrationPackage) -> list[Any]:
     """What autogenerate would change to make the migrated tables match `package`'s metadata:
     empty when its migrations build exactly the tables its code describes."""
+    from alembic.autogenerate import compare_metadata  # noqa: PLC0415
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
     engine = create_engine(settings.url)  # psycopg 3 serves sync engines too
     try:
         with engine.connect() as conn:
@@ -224,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "downgrade":
         downgrade(settings, args.revision, args.package)
     elif args.action == "revision":
+        from alembic import command  # noqa: PLC0415
+
         package = _find(args.package)
         command.revision(
             _config(settings, package),

@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from mooring.platforms.http import new_http_client
+from mooring.platforms.settings import HttpSettings
+
 __all__ = ["FakeResolver", "ManualClock", "Recorder", "form_of", "json_response"]
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -26,8 +29,11 @@ class Recorder:
         self.requests.append(request)
         return self.handler(request)
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(self))
+    def client(self, settings: HttpSettings | None = None) -> httpx.AsyncClient:
+        """A client answering from `handler`; with `settings`, it keeps their retry policy."""
+        if settings is None:
+            return httpx.AsyncClient(transport=httpx.MockTransport(self))
+        return new_http_client(settings, transport=httpx.MockTransport(self))
 
     @property
     def paths(self) -> list[str]:

@@ -6,6 +6,7 @@ from pydantic import SecretStr
 
 from mooring.platforms import Outcome, PlatformSettings, TokenSet, get_adapter
 from mooring.platforms.classify import classify_response, parse_retry_after
+from mooring.platforms.settings import HttpSettings
 from mooring.platforms.signals import (
     bluesky_signals,
     google_signals,
@@ -174,8 +175,12 @@ async def test_transport_failures_are_transient_and_never_raw(error, reason):
         raise error
 
     recorder = Recorder(fail)
-    async with recorder.client() as client:
-        adapter = get_adapter("x", PlatformSettings(), client)
+    # Retries without back-off waits: what is tested is the verdict, not the timing.
+    settings = PlatformSettings(
+        http=HttpSettings(retry_wait_initial_seconds=0, retry_wait_jitter_seconds=0)
+    )
+    async with recorder.client(settings.http) as client:
+        adapter = get_adapter("x", settings, client)
         tokens = TokenSet(access_token=SecretStr("tok-secret-123"), issued_at=NOW)
         verdict = await adapter.verify(tokens)
     assert verdict.outcome is Outcome.TRANSIENT

@@ -83,6 +83,8 @@ async def test_a_get_answered_5xx_is_retried_until_it_works(sim, x):
     assert sim.calls(ME_PATH) == 3
 
 
+# The policy sits above the transport: waiting out a Retry-After is tested on the default one.
+@pytest.mark.parametrize("settings", ["aiohttp"], indirect=True)
 async def test_a_get_waits_for_a_short_retry_after(sim, x):
     tokens = sim.tokens()
     sim.fault(ME_PATH, "rate_limit", retry_after=1, times=1)
@@ -92,6 +94,7 @@ async def test_a_get_waits_for_a_short_retry_after(sim, x):
     assert sim.calls(ME_PATH) == 2
 
 
+@pytest.mark.parametrize("settings", ["aiohttp"], indirect=True)
 @pytest.mark.parametrize(("kind", "status"), [("rate_limit", 429), ("error", 503)])
 async def test_a_refresh_is_retried_when_the_platform_says_when(sim, x, kind, status):
     tokens = sim.tokens()

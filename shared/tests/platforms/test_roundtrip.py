@@ -294,24 +294,31 @@ async def test_5xx_on_refresh_is_transient_and_disconnects_nobody(
     assert (await adapter.refresh(tokens)).access_token
 
 
-async def test_a_hanging_platform_times_out_as_transient(sim_url, control, http):
-    settings = simulator_settings(sim_url).model_copy(
-        update={"http": PlatformSettings().http.model_copy(update={"timeout_seconds": 0.5})}
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_hanging_platform_times_out_as_transient(sim_url, control, transport):
+    # Short timeouts and no back-off: what is tested is the verdict and the attempts.
+    quick = HttpSettings(
+        transport=transport,
+        timeout_seconds=0.3,
+        retry_wait_initial_seconds=0,
+        retry_wait_jitter_seconds=0,
     )
-    adapter = get_oauth_adapter("pinterest", settings, http)
-    tokens = await connect(adapter, "hang")
-    control.post(
-        "/faults",
-        {
-            "platform": "pinterest",
-            "path": "/v5/user_account",
-            "kind": "hang",
-            "seconds": 3,
-            "times": 10,  # every attempt: a GET is retried after a timeout
-        },
-    )
-    before = control.calls("pinterest")
-    verdict = await adapter.verify(tokens)
+    settings = simulator_settings(sim_url).model_copy(update={"http": quick})
+    async with new_http_client(quick) as http:
+        adapter = get_oauth_adapter("pinterest", settings, http)
+        tokens = await connect(adapter, "hang")
+        control.post(
+            "/faults",
+            {
+                "platform": "pinterest",
+                "path": "/v5/user_account",
+                "kind": "hang",
+                "seconds": 1,
+                "times": 10,  # every attempt: a GET is retried after a timeout
+            },
+        )
+        before = control.calls("pinterest")
+        verdict = await adapter.verify(tokens)
     assert (verdict.outcome, verdict.reason) == (Outcome.TRANSIENT, "timeout")
     assert control.calls("pinterest") - before == settings.http.retry_attempts
 
