@@ -76,10 +76,12 @@ def dev_secrets() -> dict[str, str]:
         "SERVICE_TOKEN": service_token,
         "DEV_WORKSPACE_ID": str(uuid.uuid4()),
     }
-    # Every service admits the same service token on its /internal routes.
+    # Every service admits the same service token on its /internal routes, and presents it
+    # when it calls another one (the connector asks billing-gate).
     wanted |= {
         f"{p.name.upper().replace('-', '_')}_SERVICE_TOKENS": service_token for p in SERVICES
     }
+    wanted["MOORING_BILLING_SERVICE_TOKEN"] = service_token
     merged = wanted | stored
     if merged != stored:
         write_private(path, merged)
