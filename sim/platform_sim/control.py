@@ -285,8 +285,12 @@ def control_routes(state: SimState) -> Mount:  # noqa: C901, PLR0915 - one flat 
                     lambda g: g.provider == "bluesky" and g.user == account.did
                 )
             account.app_password = str(data["app_password"])
+        if "main_password" in data:
+            account.main_password = str(data["main_password"]) if data["main_password"] else None
         if "status" in data:
             account.status = str(data["status"]) if data["status"] else None
+        if "appview" in data:
+            account.appview = bool(data["appview"])
         return {"did": account.did, "handle": account.handle, "status": account.status}
 
     return Mount(

@@ -104,3 +104,73 @@ def test_control_registered_account_and_revoked_password(sim):
     sim.control("POST", "/bluesky/accounts", {"handle": HANDLE, "status": "takendown"})
     taken = _session(sim, password="new1-new2-new3-new4")
     assert taken.json()["error"] == "AccountTakedown"
+
+
+def _claims(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_main_password_opens_a_full_privilege_session_whatever_its_shape(sim):
+    # The reference PDS takes the account password at createSession too; only the access
+    # token's scope tells a client that it was not an app password.
+    main = "wxyz-wxyz-wxyz-wxyz"
+    sim.control("POST", "/bluesky/accounts", {"handle": HANDLE, "main_password": main})
+    full = _session(sim, password=main)
+    assert full.status_code == 200, full.text
+    assert _claims(full.json()["accessJwt"])["scope"] == "com.atproto.access"
+    refreshed = sim.http.post(
+        "/bluesky/xrpc/com.atproto.server.refreshSession",
+        headers=_bearer(full.json()["refreshJwt"]),
+    ).json()
+    assert _claims(refreshed["accessJwt"])["scope"] == "com.atproto.access"
+    # The main password never becomes the account's app password, and an app password still
+    # opens an app-password session.
+    app = _session(sim)
+    assert _claims(app.json()["accessJwt"])["scope"] == "com.atproto.appPass"
+    sim.control(
+        "POST", "/bluesky/accounts", {"handle": "b.bsky.social", "main_password": "hunter2"}
+    )
+    assert _session(sim, password="hunter2", handle="b.bsky.social").status_code == 200
+
+
+def test_session_answers_say_when_the_account_is_not_active(sim):
+    created = _session(sim).json()
+    assert created["active"] is True
+    assert "status" not in created
+    sim.control("POST", "/bluesky/accounts", {"handle": HANDLE, "status": "deactivated"})
+    again = _session(sim).json()
+    assert (again["active"], again["status"]) == (False, "deactivated")
+    refreshed = sim.http.post(
+        "/bluesky/xrpc/com.atproto.server.refreshSession", headers=_bearer(created["refreshJwt"])
+    ).json()
+    assert (refreshed["active"], refreshed["status"]) == (False, "deactivated")
+    me = sim.http.get(
+        "/bluesky/xrpc/com.atproto.server.getSession", headers=_bearer(created["accessJwt"])
+    ).json()
+    assert (me["active"], me["status"]) == (False, "deactivated")
+
+
+def test_a_pds_without_an_appview_cannot_answer_get_profile(sim):
+    body = _session(sim).json()
+    profile = sim.http.get(
+        "/bluesky/xrpc/app.bsky.actor.getProfile",
+        params={"actor": body["did"]},
+        headers=_bearer(body["accessJwt"]),
+    )
+    assert profile.status_code == 200
+    sim.control("POST", "/bluesky/accounts", {"handle": HANDLE, "appview": False})
+    missing = sim.http.get(
+        "/bluesky/xrpc/app.bsky.actor.getProfile",
+        params={"actor": body["did"]},
+        headers=_bearer(body["accessJwt"]),
+    )
+    assert missing.status_code == 400
+    assert missing.json() == {
+        "error": "InvalidRequest",
+        "message": "No service configured for app.bsky.actor.getProfile",
+    }

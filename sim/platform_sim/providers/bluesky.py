@@ -1,4 +1,10 @@
-"""Bluesky: a PDS (app-password sessions, rotating refreshJwt) and a PLC-style DID directory."""
+"""Bluesky: a PDS (password sessions, rotating refreshJwt) and a PLC-style DID directory.
+
+Session answers (`createSession`, `refreshSession`, `getSession`) carry `active` and, for an
+account that is not active, `status` (`deactivated`, `suspended`), as the reference PDS does; a
+taken-down account gets `AccountTakedown`. A main password opens a full-privilege session whose
+access token says so in its `scope` claim.
+"""
 
 import base64
 import json
@@ -10,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from platform_sim.bluesky_accounts import APP_PASSWORD_RE, BlueskyAccount
+from platform_sim.bluesky_accounts import APP_PASSWORD_RE, APP_PASSWORD_SCOPE, BlueskyAccount
 from platform_sim.lifetimes import BLUESKY_ACCESS, BLUESKY_REFRESH, BLUESKY_REFRESH_GRACE
 from platform_sim.state import SimState
 from platform_sim.store import Lookup, TokenKind, TokenStatus
@@ -27,11 +33,11 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _jwt(kind: TokenKind, did: str, now: float, lifetime: float) -> str:
-    # JWT-shaped like the reference PDS, so clients that read `exp` locally keep working.
+def _jwt(kind: TokenKind, did: str, now: float, lifetime: float, scope: str) -> str:
+    # JWT-shaped like the reference PDS, so clients that read `exp` and `scope` locally work.
     header = {"typ": "at+jwt" if kind is TokenKind.ACCESS else "refresh+jwt", "alg": "HS256"}
     payload = {
-        "scope": "com.atproto.appPass" if kind is TokenKind.ACCESS else "com.atproto.refresh",
+        "scope": scope if kind is TokenKind.ACCESS else "com.atproto.refresh",
         "sub": did,
         "aud": SERVICE_DID,
         "iat": int(now),
@@ -60,17 +66,22 @@ def _session_body(account: BlueskyAccount) -> dict[str, Any]:
     return body
 
 
-def issue_session(state: SimState, account: BlueskyAccount) -> dict[str, Any]:
+def issue_session(
+    state: SimState, account: BlueskyAccount, scope: str = APP_PASSWORD_SCOPE
+) -> dict[str, Any]:
     """A fresh access/refresh pair on a new session (used by createSession and control)."""
-    grant = state.store.new_grant(PROVIDER, account.did, "app-password", ("com.atproto.appPass",))
+    client = "app-password" if scope == APP_PASSWORD_SCOPE else "main-password"
+    grant = state.store.new_grant(PROVIDER, account.did, client, (scope,))
     return _pair(state, grant_id=grant.id, account=account)
 
 
 def _pair(state: SimState, grant_id: str, account: BlueskyAccount) -> dict[str, Any]:
     grant = state.store.grants[grant_id]
     now = state.clock.now()
-    access = _jwt(TokenKind.ACCESS, account.did, now, BLUESKY_ACCESS)
-    refresh = _jwt(TokenKind.REFRESH, account.did, now, BLUESKY_REFRESH)
+    # A refreshed session keeps the scope of the session it continues.
+    scope = grant.scopes[0] if grant.scopes else APP_PASSWORD_SCOPE
+    access = _jwt(TokenKind.ACCESS, account.did, now, BLUESKY_ACCESS, scope)
+    refresh = _jwt(TokenKind.REFRESH, account.did, now, BLUESKY_REFRESH, scope)
     state.store.issue(grant, TokenKind.ACCESS, BLUESKY_ACCESS, value=access)
     state.store.issue(grant, TokenKind.REFRESH, BLUESKY_REFRESH, value=refresh)
     return {"accessJwt": access, "refreshJwt": refresh, **_session_body(account)}
@@ -151,16 +162,21 @@ def mount(state: SimState) -> Mount:  # noqa: C901, PLR0915 - handlers share one
         limited = rate_limited(account)
         if limited is not None:
             return limited
-        # Only app passwords are emulated: Mooring must never hold a main password.
-        if not APP_PASSWORD_RE.match(password):
-            return _error("AuthenticationRequired", "Invalid identifier or password", 401)
-        if account.app_password is None and state.config.bluesky_auto_register:
+        if (
+            account.app_password is None
+            and state.config.bluesky_auto_register
+            and APP_PASSWORD_RE.match(password)
+            and password != account.main_password
+        ):
             account.app_password = password
-        if account.app_password != password:
+        # A main password is accepted too, whatever its shape, and opens a full-privilege
+        # session: telling the two apart is the client's job (the access token's scope).
+        scope = account.session_scope(password)
+        if scope is None:
             return _error("AuthenticationRequired", "Invalid identifier or password", 401)
         if account.status == "takendown":
             return _error("AccountTakedown", "Account has been taken down", 401)
-        body = issue_session(state, account)
+        body = issue_session(state, account, scope)
         body["didDoc"] = _did_doc(request, account)
         return json_response(body)
 
@@ -201,9 +217,12 @@ def mount(state: SimState) -> Mount:  # noqa: C901, PLR0915 - handlers share one
         return json_response({"did": account.did})
 
     async def get_profile(request: Request) -> Response:
-        problem, _, _ = authed(request, TokenKind.ACCESS)
+        problem, caller, _ = authed(request, TokenKind.ACCESS)
         if problem is not None:
             return problem
+        if caller is not None and not caller.appview:
+            # The reference PDS with no AppView to proxy `app.bsky.*` reads to.
+            return _error("InvalidRequest", "No service configured for app.bsky.actor.getProfile")
         actor = state.bluesky.find(request.query_params.get("actor", ""))
         if actor is None:
             return _error("InvalidRequest", "Profile not found")
