@@ -34,3 +34,23 @@ def test_errors_are_documented_as_problem_details_and_routes_carry_their_auth() 
     reserve = spec["paths"]["/internal/v1/workspaces/{workspace_id}/reservations"]["post"]
     assert "application/problem+json" in reserve["responses"]["402"]["content"]
     assert reserve["security"] == [{"ServiceToken": []}]
+
+
+def test_every_documented_error_is_a_problem_and_422_lists_its_errors() -> None:
+    for path in (ROOT / "deploy/openapi").glob("*.json"):
+        spec = json.loads(path.read_text())
+        schemas = spec["components"]["schemas"]
+        assert "HTTPValidationError" not in schemas, path.name
+        assert schemas["ValidationProblem"]["allOf"][1]["required"] == ["errors"]
+        for route, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                responses = operation["responses"]
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")):
+                        assert list(response["content"]) == ["application/problem+json"], (
+                            path.name, route, method, status,
+                        )  # fmt: skip
+                if "requestBody" in operation:
+                    assert {"400", "413", "422"} <= set(responses), (path.name, route, method)
+                if route.startswith(("/internal/", "/v1/workspaces/")):
+                    assert "401" in responses, (path.name, route, method)

@@ -1,6 +1,7 @@
 """Each service as a real process: it starts, reports ready, logs JSON, and stops on SIGTERM."""
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from mooring.settings import DatabaseSettings, KafkaSettings
+from mooring.testing import scratch_topic_prefix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.connected]
 
@@ -91,5 +93,8 @@ async def test_every_service_starts_reports_ready_and_stops_on_sigterm(
     env = dict(os.environ) | {
         "DATABASE_URL": database_settings.url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": scratch_topic_prefix("processes"),
+        "MOORING_VAULT_KEYS": f"p1:{base64.b64encode(os.urandom(32)).decode()}",
+        "MOORING_VAULT_CURRENT_KEY_ID": "p1",
     }
     await asyncio.gather(*(run_one(pkg, prefix, env, tmp_path) for pkg, prefix in SERVICES.items()))

@@ -38,6 +38,11 @@ def test_binary_mode_round_trip_keeps_id_type_subject_and_payload() -> None:
     ("mutate", "message"),
     [
         (lambda h, b: (h | {"ce_id": ""}, b), "missing CloudEvents header"),
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "ce_specversion"}, b),
+            "missing CloudEvents header.*ce_specversion",
+        ),
+        (lambda h, b: (h | {"ce_specversion": "0.3"}, b), "ce_specversion is '0.3'; only 1.0"),
         (lambda h, b: (h | {"ce_type": "account.connected"}, b), "this topic carries"),
         (lambda h, b: (h | {"ce_time": "yesterday"}, b), "bad CloudEvents attribute"),
         (lambda h, b: (h, b"{not json"), "not JSON"),

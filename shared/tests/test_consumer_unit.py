@@ -133,3 +133,22 @@ async def test_retry_later_is_handed_to_the_entry_and_never_dead_lettered() -> N
     assert calls == 1  # not the message's fault: no attempt budget spent
     assert raised.value.after == timedelta(seconds=30)
     assert producer.sent == []
+
+
+@pytest.mark.parametrize(("version", "reason"), [(None, "ce_specversion"), ("0.3", "only 1.0")])
+async def test_an_event_of_no_or_another_cloudevents_version_is_dead_lettered(
+    version: str | None, reason: str
+) -> None:
+    producer = FakeProducer()
+    record = good()
+    record.headers = [(k, v) for k, v in record.headers if k != "ce_specversion"]
+    if version is not None:
+        record.headers.append(("ce_specversion", version.encode()))
+
+    async def handler(_: Envelope[AccountConnected]) -> None:
+        raise AssertionError("must not be applied")
+
+    await consumer(handler, producer).process(record)
+    ((topic, _, headers),) = producer.sent
+    assert topic == "account.connected.dlq"
+    assert reason.encode() in dict(headers)["dlq-error"]

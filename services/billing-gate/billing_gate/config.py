@@ -38,6 +38,12 @@ class Settings(ServiceSettings):
         "answering 503: keep it below the callers' budget (the client's 0.5 s), or a caller "
         "that gave up could still be granted a slot.",
     )
+    plan_change_skew_s: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="How far ahead of this clock a plan change's changed_at may be (clock skew).",
+    )
     sweep_interval_s: float = Field(default=60.0, gt=0)
     finished_reservation_retention_s: int = Field(
         default=7 * 24 * 3600, ge=0, description="Confirmed/released reservations kept this long."

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mode=settings.deployment_mode,
         reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
         lock_timeout_ms=settings.lock_timeout_ms,
+        plan_change_skew=timedelta(seconds=settings.plan_change_skew_s),
     )
     sweeper = ReservationSweeper(
         uow=runtime.unit_of_work,
@@ -41,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention=timedelta(seconds=settings.finished_reservation_retention_s),
     )
 
-    handlers = KafkaHandlers(catalogue=catalogue)
+    handlers = KafkaHandlers(
+        catalogue=catalogue, plan_change_skew=timedelta(seconds=settings.plan_change_skew_s)
+    )
     runtime.subscribe(AccountConnected, handlers.on_account_connected)
     runtime.subscribe(AccountDisconnected, handlers.on_account_disconnected)
     runtime.subscribe(WorkspacePlanChanged, handlers.on_plan_changed)

@@ -21,6 +21,9 @@ def create_engine(settings: DatabaseSettings, *, application_name: str) -> Async
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
+        # A failing statement's error must not carry its bound values into logs: they are
+        # request input (a NUL byte in a name, a pasted token in the wrong field).
+        hide_parameters=True,
         connect_args={
             "application_name": application_name,
             "options": f"-c statement_timeout={settings.statement_timeout_ms}",

@@ -251,4 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module under its own name: as __main__ its MigrationPackage would be a second
+    # class, unlike the one the services' entry points build theirs from.
+    from mooring.db import migrate  # noqa: PLW0406 - on purpose, see above
+
+    sys.exit(migrate.main())

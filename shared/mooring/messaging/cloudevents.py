@@ -42,9 +42,15 @@ def encode_body(envelope: Envelope[Event]) -> bytes:
 
 def decode(model: type[E], headers: dict[str, str], body: bytes) -> Envelope[E]:
     """Rebuild an envelope, saying precisely what is wrong when it cannot."""
-    missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_time") if not headers.get(h)]
+    required = ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time")
+    missing = [h for h in required if not headers.get(h)]
     if missing:
         raise MalformedEventError(f"missing CloudEvents header(s): {', '.join(missing)}")
+    if headers["ce_specversion"] != SPEC_VERSION:
+        # Another version may name or mean its attributes differently: never guess.
+        raise MalformedEventError(
+            f"ce_specversion is {headers['ce_specversion'][:20]!r}; only {SPEC_VERSION} is read"
+        )
     if headers["ce_type"] != model.event_type:
         raise MalformedEventError(
             f"ce_type is {headers['ce_type']!r}, this topic carries {model.event_type!r}"

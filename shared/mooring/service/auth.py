@@ -31,8 +31,11 @@ __all__ = [
     "GatewayJwtSettings",
     "Principal",
     "Role",
+    "authenticate_gateway",
     "issue_gateway_token",
     "service_credential",
+    "service_token_matches",
+    "service_token_problem",
     "workspace_principal",
 ]
 
@@ -184,25 +187,39 @@ def workspace_principal(
     return require
 
 
+def service_token_problem() -> Problem:
+    return Problem(
+        401,
+        "unauthenticated",
+        "Service credential required",
+        "Internal routes need a valid service bearer token.",
+        headers={"WWW-Authenticate": 'Bearer realm="mooring-internal"'},
+    )
+
+
+def service_token_matches(tokens: Sequence[SecretStr], presented: str) -> bool:
+    """Is `presented` one of `tokens`? Every candidate is compared (no early exit to time)."""
+    offered = presented.encode()
+    matched = False
+    for candidate in (t.get_secret_value().encode() for t in tokens if t.get_secret_value()):
+        matched |= hmac.compare_digest(offered, candidate)
+    return bool(offered) and matched
+
+
+def authenticate_gateway(settings: GatewayJwtSettings, token: str) -> Principal:
+    """The caller a gateway JWT names; a 401 `Problem` when it is not valid."""
+    return _decode(settings, token)
+
+
 def service_credential(tokens: Sequence[SecretStr]) -> Callable[..., Awaitable[None]]:
     """A dependency admitting a request whose bearer token is one of `tokens` (rotation)."""
-    expected = [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
 
     async def require(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_service_bearer)],
     ) -> None:
-        presented = credentials.credentials.encode() if credentials is not None else b""
-        matched = False
-        for candidate in expected:  # every candidate is compared: no early exit to time
-            matched |= hmac.compare_digest(presented, candidate)
-        if not presented or not matched:
-            raise Problem(
-                401,
-                "unauthenticated",
-                "Service credential required",
-                "Internal routes need a valid service bearer token.",
-                headers={"WWW-Authenticate": 'Bearer realm="mooring-internal"'},
-            )
+        presented = credentials.credentials if credentials is not None else ""
+        if not service_token_matches(tokens, presented):
+            raise service_token_problem()
 
     return require
 

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mooring.service.guard import RequestGuard
+from mooring.service.openapi import describe_problems
 from mooring.service.problems import PROBLEM_JSON, install_problem_handlers, problem_type
 from mooring.service.runtime import ServiceRuntime
 
@@ -28,7 +30,12 @@ def build_http_app(
     async def live() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/health/ready", tags=["health"], response_model=None)
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        response_model=None,
+        responses={503: {"description": "Not ready: `checks` says which check failed."}},
+    )
     async def ready() -> JSONResponse:
         readiness = await runtime.readiness()
         if readiness.ready:
@@ -48,10 +55,18 @@ def build_http_app(
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(_Timing, runtime=runtime)
+    settings = runtime.settings
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        gateway=settings.gateway,
+        service_tokens=settings.service_tokens,
+    )
+    app.add_middleware(_Timing, runtime=runtime)  # outermost: it times refusals too
 
     for router in routers:
         app.include_router(router)
+    describe_problems(app)
     return app
 
 

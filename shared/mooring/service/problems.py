@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 __all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_type"]
 
@@ -66,6 +67,9 @@ class Problem(Exception):  # noqa: N818 - it is what RFC 9457 calls it
         if instance:
             body["instance"] = instance
         body.update(self.extensions)
+        if self.status == 422 and "errors" not in body:  # noqa: PLR2004
+            # Every 422 lists what is wrong, so clients read one shape for all of them.
+            body["errors"] = [{"location": "", "message": self.detail or self.title}]
         return body
 
 
@@ -76,6 +80,21 @@ def _response(problem: Problem, request: Request) -> JSONResponse:
         media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route answers on this path (routers nest: each is asked in full)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -99,8 +118,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
         slug = _STATUS_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # noqa: PLR2004
+            # Starlette names the methods of the first route matching the path only; FastAPI
+            # makes one route per method, so the answer would hide the others.
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
         problem = Problem(exc.status_code, slug, detail or slug.replace("-", " ").capitalize(),
-                          headers=dict(exc.headers or {}))  # fmt: skip
+                          headers=headers)  # fmt: skip
         return _response(problem, request)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

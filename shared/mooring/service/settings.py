@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
     )
     relay_batch_size: int = Field(default=1000, ge=1)
     shutdown_timeout_s: float = 5.0
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Request bodies over this are refused with 413 before they are read whole.",
+    )
     scheduler_enabled: bool = Field(
         default=True, description="Run scheduled jobs here (each tick runs once anyway)."
     )

@@ -6,6 +6,7 @@
      +-- ReservationConflictError  the reservation is already settled the other way (409)
      +-- IdentityRequiredError     a confirm that names no platform identity for the account (422)
      +-- WorkspaceBusyError        the workspace's lock was not free within the lock timeout (503)
+     +-- FuturePlanChangeError     a plan change dated past the clock-skew allowance (422; DLQ)
 
 A denied slot is not an error: it is a `Decision` with `allowed=False`.
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 __all__ = [
     "BillingGateError",
+    "FuturePlanChangeError",
     "IdentityRequiredError",
     "ReservationConflictError",
     "ReservationNotFoundError",
@@ -70,3 +73,14 @@ class WorkspaceBusyError(BillingGateError):
     def __init__(self, workspace_id: uuid.UUID) -> None:
         super().__init__(f"workspace {workspace_id} is busy; retry shortly")
         self.workspace_id = workspace_id
+
+
+class FuturePlanChangeError(BillingGateError):
+    """Accepting it would freeze the plan until that date: no earlier change could win."""
+
+    def __init__(self, changed_at: datetime, allowance: timedelta) -> None:
+        super().__init__(
+            f"changed_at {changed_at.isoformat()} is in the future by more than the "
+            f"{int(allowance.total_seconds())} s clock-skew allowance"
+        )
+        self.changed_at = changed_at

@@ -24,6 +24,7 @@ from billing_gate.entrypoints.schemas import (
 )
 from billing_gate.service_layer.gate import BillingGate
 from mooring.service.auth import GatewayJwtSettings, service_credential, workspace_principal
+from mooring.service.fields import PlatformId, Text512
 from mooring.service.problems import PROBLEM_JSON, Problem
 
 __all__ = ["build_routers"]
@@ -44,14 +45,19 @@ _422 = _problem(422, "The request is not valid.")
 _503 = _problem(
     503, "The workspace's lock was not free in time; nothing changed. Retry after Retry-After."
 )
-_200: Responses = {200: {"description": "No slot needed, or a retried request."}}
+_200: Responses = {
+    200: {"description": "No slot needed, or a retried request.", "model": ReservationOut}
+}
 
 
 def _query_identity(platform: str | None, platform_account_id: str | None) -> Identity | None:
     try:
         return Identity.from_parts(platform, platform_account_id)
     except IncompleteIdentityError as exc:
-        raise Problem(422, "validation-error", "The request is not valid", str(exc)) from exc
+        raise Problem(
+            422, "validation-error", "The request is not valid", str(exc),
+            errors=[{"location": "query", "message": str(exc)}],
+        ) from exc  # fmt: skip
 
 
 def build_routers(
@@ -91,8 +97,8 @@ def _add_decision_routes(internal: APIRouter, gate: BillingGate) -> None:
     @internal.get("/decision", responses=_402 | _422)
     async def decision(
         workspace_id: uuid.UUID,
-        platform: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-        platform_account_id: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+        platform: Annotated[PlatformId | None, Query()] = None,
+        platform_account_id: Annotated[Text512 | None, Query()] = None,
     ) -> DecisionOut:
         """The early check when a connect starts: may one more account be added? Holds nothing."""
         answer = await gate.decision(workspace_id, _query_identity(platform, platform_account_id))
@@ -111,7 +117,7 @@ def _add_reservation_routes(internal: APIRouter, gate: BillingGate) -> None:
     @internal.post(
         "/reservations",
         status_code=status.HTTP_201_CREATED,
-        responses=_200 | _402 | _409 | _422 | _503,
+        responses=_200 | _402 | _404 | _409 | _422 | _503,
     )
     async def reserve(
         workspace_id: uuid.UUID, body: ReservationIn, response: Response

@@ -10,13 +10,16 @@ per account, and the newest `changed_at` wins.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from billing_gate.domain.accounts import Identity
+from billing_gate.domain.errors import FuturePlanChangeError
 from billing_gate.domain.plans import PlanCatalogue
 from billing_gate.service_layer.gate import apply_plan_change
 from billing_gate.service_layer.projection import count_connected, forget_removed
 from billing_gate.service_layer.unit_of_work import AbstractBillingUnitOfWork
 from mooring.events import AccountConnected, AccountDisconnected, Envelope, WorkspacePlanChanged
+from mooring.messaging.errors import RejectEvent
 
 __all__ = ["KafkaHandlers"]
 
@@ -24,6 +27,7 @@ __all__ = ["KafkaHandlers"]
 @dataclass(frozen=True)
 class KafkaHandlers:
     catalogue: PlanCatalogue
+    plan_change_skew: timedelta
 
     async def on_account_connected(
         self, envelope: Envelope[AccountConnected], uow: AbstractBillingUnitOfWork
@@ -54,8 +58,16 @@ class KafkaHandlers:
         self, envelope: Envelope[WorkspacePlanChanged], uow: AbstractBillingUnitOfWork
     ) -> None:
         # An unknown plan raises: retried, then dead-lettered for an operator to replay once
-        # the catalogue knows it.
+        # the catalogue knows it. A change dated in the future can never be right: rejected.
         event = envelope.payload
-        await apply_plan_change(
-            uow, self.catalogue, event.workspace_id, event.plan, event.changed_at
-        )
+        try:
+            await apply_plan_change(
+                uow,
+                self.catalogue,
+                event.workspace_id,
+                event.plan,
+                event.changed_at,
+                skew=self.plan_change_skew,
+            )
+        except FuturePlanChangeError as exc:
+            raise RejectEvent(str(exc)) from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 from billing_gate.domain.decisions import Decision
 from billing_gate.domain.errors import (
+    FuturePlanChangeError,
     IdentityRequiredError,
     ReservationConflictError,
     ReservationNotFoundError,
@@ -44,8 +45,9 @@ def domain_errors() -> Iterator[None]:
         yield
     except UnknownPlanError as exc:
         raise Problem(
-            422, "unknown-plan", "Unknown plan", str(exc), plan=exc.plan, known_plans=exc.known
-        ) from exc
+            422, "unknown-plan", "Unknown plan", str(exc), plan=exc.plan, known_plans=exc.known,
+            errors=[{"location": "body.plan", "message": str(exc)}],
+        ) from exc  # fmt: skip
     except ReservationNotFoundError as exc:
         raise Problem(404, "reservation-not-found", "Reservation not found", str(exc)) from exc
     except ReservationConflictError as exc:
@@ -60,8 +62,16 @@ def domain_errors() -> Iterator[None]:
             state=exc.state,
             **extra,
         ) from exc
+    except FuturePlanChangeError as exc:
+        raise Problem(
+            422, "changed-at-in-future", "Plan change dated in the future", str(exc),
+            errors=[{"location": "body.changed_at", "message": str(exc)}],
+        ) from exc  # fmt: skip
     except IdentityRequiredError as exc:
-        raise Problem(422, "identity-required", "Account identity required", str(exc)) from exc
+        raise Problem(
+            422, "identity-required", "Account identity required", str(exc),
+            errors=[{"location": "body", "message": str(exc)}],
+        ) from exc  # fmt: skip
     except WorkspaceBusyError as exc:
         raise Problem(
             503,

@@ -6,12 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, Reason
 from billing_gate.domain.reservations import Reservation, ReservationState
 from billing_gate.domain.usage import Usage
+from mooring.service.fields import PlatformId, Text64, Text512
+
+# A day: longer than any connect flow; the service caps it at its own TTL anyway.
+MAX_TTL_S = 24 * 3600
 
 __all__ = [
     "ConfirmIn",
@@ -27,8 +31,8 @@ __all__ = [
 class _IdentityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    platform: str | None = Field(default=None, min_length=1, max_length=64)
-    platform_account_id: str | None = Field(default=None, min_length=1, max_length=512)
+    platform: PlatformId | None = None
+    platform_account_id: Text512 | None = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> _IdentityIn:
@@ -70,8 +74,11 @@ class ReservationIn(_IdentityIn):
     reservation_id: uuid.UUID | None = Field(
         default=None, description="Chosen by the caller to make a retried request idempotent."
     )
-    ttl_s: int | None = Field(
-        default=None, ge=1, description="Hold the slot this long (capped by the service's TTL)."
+    ttl_s: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TTL_S,
+        description="Hold the slot this long, in whole seconds (capped by the service's TTL).",
     )
 
 
@@ -132,7 +139,7 @@ class ConfirmIn(_IdentityIn):
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plan: str = Field(min_length=1, max_length=64)
+    plan: Text64
     changed_at: AwareDatetime | None = Field(
         default=None, description="When the platform changed it; the newest change wins."
     )

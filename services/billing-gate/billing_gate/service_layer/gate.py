@@ -12,12 +12,13 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from billing_gate.adapters.port import AbstractBillingRepository, Snapshot
 from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, DeploymentMode, decide
 from billing_gate.domain.errors import (
+    FuturePlanChangeError,
     IdentityRequiredError,
     ReservationConflictError,
     ReservationNotFoundError,
@@ -55,6 +56,7 @@ class BillingGate:
     mode: DeploymentMode
     reservation_ttl: timedelta
     lock_timeout_ms: int = 300
+    plan_change_skew: timedelta = timedelta(minutes=5)
 
     async def usage(self, workspace_id: uuid.UUID) -> Usage:
         async with self.uow() as uow:
@@ -150,7 +152,9 @@ class BillingGate:
     ) -> PlanChange:
         """Apply a plan change in a transaction of its own (the HTTP route)."""
         async with self.uow() as uow:
-            applied = await apply_plan_change(uow, self.catalogue, workspace_id, plan, changed_at)
+            applied = await apply_plan_change(
+                uow, self.catalogue, workspace_id, plan, changed_at, skew=self.plan_change_skew
+            )
             snap = await uow.billing.snapshot(workspace_id)
             await uow.commit()
         return PlanChange(applied=applied, usage=self._usage(snap))
@@ -224,14 +228,20 @@ async def apply_plan_change(
     workspace_id: uuid.UUID,
     plan: str,
     changed_at: datetime | None,
+    *,
+    skew: timedelta,
+    now: datetime | None = None,
 ) -> bool:
     """Record a plan change unless a newer one is already recorded (None: now, by the store's
     clock); True if applied. The caller commits.
 
     A downgrade below usage removes nothing: the counts stay, and `decide` refuses new accounts
-    until the workspace is under the new cap.
+    until the workspace is under the new cap. A change dated further ahead than `skew` is
+    refused: the newest date wins, so it would freeze the plan until then.
     """
     known = catalogue.get(plan)  # unknown plans are refused, never stored
+    if changed_at is not None and changed_at > (now or datetime.now(UTC)) + skew:
+        raise FuturePlanChangeError(changed_at, skew)
     return await uow.billing.set_plan(workspace_id, known.name, changed_at)
 
 

@@ -1,0 +1,156 @@
+"""The whole system as OS processes for cross-service tests: the simulator and five services.
+
+Like `make run`, on free ports, against the test session's database and a scratch topic prefix,
+with fresh development secrets; every process's output goes to a file under the test's temporary
+folder, which a failing test can show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from mooring.platforms.simulator import simulator_environment
+from mooring.service.auth import GatewayJwtSettings, Role, issue_gateway_token
+from mooring.settings import DatabaseSettings, KafkaSettings
+from mooring.testing import scratch_topic_prefix
+
+__all__ = ["SERVICES", "System", "running_system"]
+
+# package -> environment prefix
+SERVICES = {
+    "connector": "CONNECTOR",
+    "token_keeper": "TOKEN_KEEPER",
+    "health_checker": "HEALTH_CHECKER",
+    "notifier": "NOTIFIER",
+    "billing_gate": "BILLING_GATE",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    urls: dict[str, str]
+    logs: Path
+    gateway_secret: str
+    service_token: str
+    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+
+    def gateway_token(self, workspace_id: uuid.UUID, role: Role = "owner") -> str:
+        settings = GatewayJwtSettings(secret=self.gateway_secret)  # type: ignore[arg-type]
+        return issue_gateway_token(
+            settings, user_id="e2e-user", workspace_id=workspace_id, role=role
+        )
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+async def _start(
+    name: str, args: list[str], env: dict[str, str], logs: Path
+) -> asyncio.subprocess.Process:
+    with (logs / f"{name}.log").open("wb") as sink:
+        return await asyncio.create_subprocess_exec(
+            *args, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT
+        )
+
+
+async def _ready(url: str, process: asyncio.subprocess.Process, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=3) as client:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"{url} exited with {process.returncode} before it was ready")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    database: DatabaseSettings,
+    kafka: KafkaSettings,
+    logs: Path,
+    *,
+    label: str = "system",
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[System]:
+    """Start the simulator and every service; stop them all (SIGTERM, then SIGKILL) at the end."""
+    gateway_secret, service_token = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    ports = {package: free_port() for package in SERVICES}
+    urls = {package: f"http://127.0.0.1:{port}" for package, port in ports.items()}
+    prefix = scratch_topic_prefix(label)
+    env = dict(os.environ) | {
+        "DATABASE_URL": database.url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "MOORING_VAULT_KEYS": f"e2e:{base64.b64encode(os.urandom(32)).decode()}",
+        "MOORING_VAULT_CURRENT_KEY_ID": "e2e",
+        "MOORING_GATEWAY_JWT_SECRET": gateway_secret,
+        "MOORING_BILLING_BASE_URL": urls["billing_gate"],
+        "MOORING_BILLING_SERVICE_TOKEN": service_token,
+        **simulator_environment(sim_url),
+        **{f"{p}_SERVICE_TOKENS": service_token for p in SERVICES.values()},
+        **{f"{p}_HTTP_PORT": str(ports[package]) for package, p in SERVICES.items()},
+        **(extra_env or {}),
+    }
+    system = System(env, urls | {"sim": sim_url}, logs, gateway_secret, service_token)
+    try:
+        sim = await _start(
+            "platform-sim",
+            [sys.executable, "-m", "platform_sim", "--host", "127.0.0.1", "--port", str(sim_port)],
+            env,
+            logs,
+        )
+        system.processes["platform-sim"] = sim
+        await _ready(f"{sim_url}/_control/health", sim, 30)
+        # Migrations once, before the services race for them (as `make run` does).
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mooring.db.migrate", "upgrade", env=env
+        )
+        if await migrate.wait() != 0:
+            raise RuntimeError("migrations failed")
+        for package in SERVICES:
+            system.processes[package] = await _start(
+                package, [sys.executable, "-m", package], env, logs
+            )
+        await asyncio.gather(
+            *(
+                _ready(f"{urls[package]}/health/ready", system.processes[package], 120)
+                for package in SERVICES
+            )
+        )
+        yield system
+    finally:
+        for process in system.processes.values():
+            if process.returncode is None:
+                process.terminate()
+        for process in system.processes.values():
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
