@@ -2,6 +2,7 @@
 
 import importlib.util
 import stat
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,6 +13,7 @@ def launcher():  # deploy/local is a folder of scripts, not a package
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["launcher"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
