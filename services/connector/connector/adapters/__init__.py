@@ -1,0 +1,1 @@
+"""The connector's adapters: its tables and repository, the platforms, billing-gate."""

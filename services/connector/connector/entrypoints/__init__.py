@@ -1,0 +1,1 @@
+"""Thin adapters from HTTP to the connector's use cases."""
