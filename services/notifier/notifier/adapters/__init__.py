@@ -1,0 +1,1 @@
+"""PostgreSQL tables and repositories, the SMTP sender and the e-mail templates."""

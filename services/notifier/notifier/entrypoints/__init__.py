@@ -1,0 +1,1 @@
+"""Thin adapters from Kafka and HTTP to the notifier's use cases."""

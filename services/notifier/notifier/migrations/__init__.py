@@ -1,0 +1,17 @@
+"""The notifier's migrations, found by the kernel's migrate through the `mooring.migrations`
+entry point and run after the kernel's, with a version table of their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mooring.db.migrate import MigrationPackage
+from notifier.adapters.tables import metadata
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS = MigrationPackage(
+    name="notifier",
+    versions=Path(__file__).resolve().parent / "versions",
+    metadata=metadata,
+)

@@ -1,0 +1,1 @@
+"""The notifier's use cases over a unit of work."""

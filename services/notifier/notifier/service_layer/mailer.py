@@ -1,0 +1,235 @@
+"""The delivery worker: claims due e-mails, renders and sends them, records what happened.
+
+Every replica runs `senders` workers; they share the queue through `FOR UPDATE SKIP LOCKED`,
+so each e-mail is claimed by one of them. A claim is its own short transaction (the row becomes
+`sending` with a lease); the SMTP session runs outside any transaction; each outcome is then
+committed on its own, so a crash loses at most the e-mail in flight, which the lease hands to
+another worker later (delivery is at-least-once; the Message-ID lets the receiving side see a
+repeat as the same mail). What an attempt means (sent, retry after a back-off, failed for good)
+is `domain.deliveries.decide`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from notifier.adapters.mail import MailConnection, MailSender
+from notifier.adapters.port import ClaimedDelivery, DeliveryView
+from notifier.adapters.rendering import MailRenderer
+from notifier.domain.deliveries import Outcome, RetryPolicy, decide
+from notifier.domain.errors import DeliveryNotFoundError, DeliveryNotRetryableError
+from notifier.domain.incidents import DeliveryStatus
+from notifier.service_layer.unit_of_work import AbstractNotifierUnitOfWork
+
+__all__ = ["DeliveryDesk", "DeliveryWorker", "HeldMailSweeper"]
+
+logger = logging.getLogger(__name__)
+
+# Templates about an account's failure: once the failure resolved, it is no longer news.
+_RESOLVABLE = frozenset({"account_disconnected", "connections_digest"})
+
+
+def _ignore(status: str) -> None:
+    del status
+
+
+@dataclass(kw_only=True)
+class DeliveryWorker:
+    uow: Callable[[], AbstractNotifierUnitOfWork]
+    sender: MailSender
+    renderer: MailRenderer
+    policy: RetryPolicy
+    batch: int = 50
+    lease_s: float = 300.0
+    poll_s: float = 1.0
+    on_outcome: Callable[[str], None] = _ignore
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def wake(self) -> None:
+        """Look for due mail now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("delivery round failed; the next round retries")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def run_once(self) -> int:
+        """One round: claim, send, record; how many deliveries it handled."""
+        async with self.uow() as uow:
+            claimed = await uow.deliveries.claim(self.batch, self.lease_s)
+            await uow.commit()
+        if not claimed:
+            return 0
+        started = time.monotonic()
+        async with self.sender.connect() as connection:
+            for delivery in claimed:
+                if time.monotonic() - started > self.lease_s / 2:
+                    # Past half the lease: hand the rest back before another worker may take
+                    # them over while we would still be sending.
+                    await self._finish(delivery, Outcome("pending", retry_in=None))
+                    continue
+                await self._deliver(connection, delivery)
+        return len(claimed)
+
+    async def _deliver(self, connection: MailConnection, delivery: ClaimedDelivery) -> None:
+        rows = delivery.notifications
+        if delivery.template in _RESOLVABLE:
+            rows = [r for r in rows if r.resolved_at is None]
+        if not rows:
+            await self._finish(delivery, _Parked("superseded"))
+            return
+        if delivery.recipient is None:
+            await self._finish(delivery, _Parked("held"))
+            return
+        message = self.renderer.render(
+            delivery.template,
+            delivery_id=delivery.id,
+            workspace_id=delivery.workspace_id,
+            recipient=delivery.recipient,
+            rows=rows,
+        )
+        attempt = await connection.send(message)
+        outcome = decide(
+            attempt,
+            attempts=delivery.attempts,
+            age=delivery.claimed_at - delivery.created_at,
+            policy=self.policy,
+        )
+        log = {
+            "delivery_id": str(delivery.id),
+            "template": delivery.template,
+            "attempts": delivery.attempts,
+            "stage": attempt.stage,
+            "code": attempt.code,
+        }
+        if outcome.status == "failed":
+            logger.error(
+                "e-mail not delivered", extra=log | {"why": outcome.reason, "error": attempt.error}
+            )
+        elif outcome.status == "pending":
+            level = logging.ERROR if attempt.stage == "session" else logging.WARNING
+            logger.log(level, "e-mail delayed", extra=log | {"error": attempt.error})
+        await self._finish(
+            delivery,
+            outcome,
+            code=attempt.code,
+            error=attempt.error,
+            recipient=delivery.recipient if attempt.accepted else None,
+        )
+
+    async def _finish(
+        self,
+        delivery: ClaimedDelivery,
+        outcome: Outcome | _Parked,
+        *,
+        code: int | None = None,
+        error: str | None = None,
+        recipient: str | None = None,
+    ) -> None:
+        retry = outcome.retry_in.total_seconds() if outcome.retry_in is not None else None
+        if outcome.status == "pending" and retry is None:
+            retry = 0.0
+        async with self.uow() as uow:
+            await uow.deliveries.finish(
+                delivery.id,
+                outcome.status,
+                retry_in_s=retry,
+                code=code,
+                error=error,
+                recipient=recipient,
+            )
+            await uow.commit()
+        self.on_outcome(outcome.status)
+
+
+@dataclass(frozen=True)
+class _Parked:
+    """Outcomes the worker decides without sending: superseded, or held (no owner)."""
+
+    status: DeliveryStatus
+    retry_in: None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldMailSweeper:
+    """Releases held mail of workspaces whose owner became known while the mail was being
+    queued by a concurrent batch (the owner handler releases everything else at once)."""
+
+    uow: Callable[[], AbstractNotifierUnitOfWork]
+    interval_s: float
+    on_released: Callable[[], None] = lambda: None
+
+    async def sweep_once(self) -> int:
+        async with self.uow() as uow:
+            released = await uow.deliveries.release_held()
+            await uow.commit()
+        if released:
+            logger.info("held mail released", extra={"released": released})
+            self.on_released()
+        return released
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("held-mail sweep failed; the next round retries")
+            await asyncio.sleep(self.interval_s)
+
+
+@dataclass(frozen=True)
+class DeliveryDesk:
+    """What an operator may see and do with the queue."""
+
+    uow: Callable[[], AbstractNotifierUnitOfWork]
+
+    async def list(
+        self,
+        *,
+        status: DeliveryStatus | None = None,
+        workspace_id: uuid.UUID | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[DeliveryView]:
+        async with self.uow() as uow:
+            return await uow.deliveries.view(
+                status=status, workspace_id=workspace_id, limit=limit, offset=offset
+            )
+
+    async def get(self, delivery_id: uuid.UUID) -> DeliveryView:
+        async with self.uow() as uow:
+            found = await uow.deliveries.get(delivery_id)
+        if found is None:
+            raise DeliveryNotFoundError(delivery_id)
+        return found
+
+    async def retry(self, delivery_id: uuid.UUID) -> DeliveryView:
+        """Send a failed delivery again (after the cause was fixed); 409 for any other state."""
+        async with self.uow() as uow:
+            if not await uow.deliveries.retry_failed(delivery_id):
+                found = await uow.deliveries.get(delivery_id)
+                if found is None:
+                    raise DeliveryNotFoundError(delivery_id)
+                raise DeliveryNotRetryableError(delivery_id, found.status)
+            view = await uow.deliveries.get(delivery_id)
+            await uow.commit()
+        assert view is not None  # noqa: S101 - updated in this transaction
+        return view
