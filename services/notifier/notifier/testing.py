@@ -522,8 +522,8 @@ def account_disconnected(
             workspace_id=workspace_id,
             platform=platform,
             platform_account_id=platform_account_id,
-            reason=reason,  # type: ignore[arg-type]
-            status=status,  # type: ignore[arg-type]
+            reason=reason,
+            status=status,
             check_run_id=check_run_id,
             disconnected_at=at or utcnow(),
         ),
@@ -547,7 +547,7 @@ def account_updated(
             workspace_id=workspace_id,
             platform=platform,
             active=True,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             changed=changed if changed is not None else ["status"],
             check_run_id=check_run_id,
             updated_at=at or utcnow(),
@@ -642,7 +642,7 @@ def post_stuck(
             account_id=account_id,
             workspace_id=workspace_id,
             platform=platform,
-            decision=decision,  # type: ignore[arg-type]
+            decision=decision,
             attempt=1,
             publishing_since=utcnow() - timedelta(hours=2),
             reason=reason,
