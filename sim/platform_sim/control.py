@@ -244,12 +244,24 @@ def control_routes(state: SimState) -> Mount:  # noqa: C901, PLR0915 - one flat 
     async def calls(request: Request) -> dict[str, Any]:
         if request.method == "DELETE":
             state.faults.calls.clear()
+            state.timeline.clear()
             return {"cleared": True}
         platform = request.query_params.get("platform")
         if platform:
             prefix = _prefix(platform)
             return {prefix: dict(state.faults.calls.get(prefix, {}))}
         return {k: dict(v) for k, v in state.faults.calls.items()}
+
+    async def calls_timeline(request: Request) -> dict[str, Any]:
+        resolution_s = float(request.query_params.get("resolution_ms", "1000")) / 1000
+        if not 0.1 <= resolution_s <= 3600:  # noqa: PLR2004 - the slot size and an hour
+            raise ControlError("resolution_ms must be between 100 and 3600000")
+        platform = request.query_params.get("platform")
+        names = [_prefix(platform)] if platform else state.timeline.platforms()
+        return {
+            name: [list(bucket) for bucket in state.timeline.buckets(name, resolution_s)]
+            for name in names
+        }
 
     async def users(request: Request) -> dict[str, Any]:
         provider = _provider(request.path_params["platform"], request.query_params.get("instance"))
@@ -307,6 +319,7 @@ def control_routes(state: SimState) -> Mount:  # noqa: C901, PLR0915 - one flat 
             Route("/faults", handler(faults), methods=["GET", "POST", "DELETE"]),
             Route("/faults/{fault_id}", handler(fault_delete), methods=["DELETE"]),
             Route("/calls", handler(calls), methods=["GET", "DELETE"]),
+            Route("/calls/timeline", handler(calls_timeline), methods=["GET"]),
             Route("/users/{platform}/{name}", handler(users), methods=["GET", "PUT"]),
             Route("/clients/{platform}/{client_id}", handler(clients), methods=["PUT"]),
             Route("/mastodon/registrations", handler(mastodon_registrations), methods=["GET"]),

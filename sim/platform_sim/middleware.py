@@ -45,6 +45,7 @@ class FaultMiddleware:
         book = self.state.faults
         platform = path.split("/", 2)[1] if path.count("/") >= 1 else ""
         book.count(platform, path)
+        self.state.timeline.count(platform)
         delay, rule = book.match(scope["method"], path)
         if delay:
             await asyncio.sleep(delay)

@@ -8,6 +8,7 @@ from platform_sim.clock import SimClock
 from platform_sim.faults import FaultBook
 from platform_sim.mastodon_apps import MastodonRegistry
 from platform_sim.store import TokenStore
+from platform_sim.timeline import CallTimeline
 from platform_sim.users import UserDirectory
 
 __all__ = ["SimConfig", "SimState"]
@@ -43,6 +44,7 @@ class SimState:
         self.store = TokenStore(self.clock)
         self.users = UserDirectory()
         self.faults = FaultBook()
+        self.timeline = CallTimeline()
         self.mastodon = MastodonRegistry()
         self.bluesky = BlueskyDirectory()
         self.client_secrets: dict[tuple[str, str], str] = {}
