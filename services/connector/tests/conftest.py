@@ -144,18 +144,11 @@ class Stack:
     responses: list[str] = field(default_factory=list)
 
     def token(self, workspace_id: uuid.UUID, role: Role = "owner", user: str = "user-1") -> str:
-        return issue_gateway_token(
-            self.gateway, user_id=user, workspace_id=workspace_id, role=role
-        )
+        return issue_gateway_token(self.gateway, user_id=user, workspace_id=workspace_id, role=role)
 
     def _record(self, response: httpx.Response) -> None:
-        response.read()
-        self.responses.append(
-            "\n".join(
-                [str(response.url), *(f"{k}: {v}" for k, v in response.headers.items()),
-                 response.text]
-            )  # fmt: skip
-        )
+        headers = [f"{k}: {v}" for k, v in response.headers.items()]
+        self.responses.append("\n".join([str(response.url), *headers, response.text]))
 
     async def _arecord(self, response: httpx.Response) -> None:
         await response.aread()

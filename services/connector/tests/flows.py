@@ -58,4 +58,6 @@ async def connect(
 ) -> dict[str, str]:
     started = await start(client, workspace_id, platform, **fields)
     assert started.status_code == 201, started.text
-    return landing_of(await callback(stack, await consent(started.json()["authorization_url"], user)))
+    return landing_of(
+        await callback(stack, await consent(started.json()["authorization_url"], user))
+    )

@@ -27,7 +27,9 @@ async def test_x_connects_end_to_end_and_the_account_is_registered_counted_and_a
         assert params["code_challenge_method"] == "S256"  # PKCE where the platform takes it
         assert params["redirect_uri"] == f"{stack.connector.url}/v1/oauth/x/callback"
 
-        landing = landing_of(await callback(stack, await consent(body["authorization_url"], "xena")))
+        landing = landing_of(
+            await callback(stack, await consent(body["authorization_url"], "xena"))
+        )
         assert landing["connected"] == "x"
         account_id = landing["account_id"]
 
