@@ -71,6 +71,14 @@ class AbstractAccountRepository(abc.ABC):
         """The account, or None; `lock=True` holds its row lock until the transaction ends."""
         return self._track(await self._get(account_id, lock=lock))
 
+    async def get_many(self, account_ids: Sequence[uuid.UUID]) -> list[Account]:
+        """The accounts among `account_ids` that exist, unlocked, in no particular order: a batch
+        job reads its page in one round trip where the store allows it."""
+        found = list(await self._get_many(account_ids))
+        for account in found:
+            self._track(account)
+        return found
+
     async def find_identity(
         self,
         workspace_id: uuid.UUID,
@@ -132,6 +140,11 @@ class AbstractAccountRepository(abc.ABC):
 
     @abc.abstractmethod
     async def _get(self, account_id: uuid.UUID, *, lock: bool) -> Account | None: ...
+
+    async def _get_many(self, account_ids: Sequence[uuid.UUID]) -> Sequence[Account]:
+        # A store without a bulk read answers one id at a time.
+        found = [await self._get(account_id, lock=False) for account_id in account_ids]
+        return [account for account in found if account is not None]
 
     @abc.abstractmethod
     async def _find_identity(

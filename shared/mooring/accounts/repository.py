@@ -70,6 +70,14 @@ class AccountRepository(AbstractAccountRepository):
         row = (await self._session.execute(query)).one_or_none()
         return None if row is None else self._load(row)
 
+    async def _get_many(self, account_ids: Sequence[uuid.UUID]) -> Sequence[Account]:
+        if not account_ids:
+            return []
+        rows = (
+            await self._session.execute(select(accounts).where(accounts.c.id.in_(account_ids)))
+        ).all()
+        return [self._load(row) for row in rows]
+
     async def _find_identity(
         self, workspace_id: uuid.UUID, platform: str, platform_account_id: str, *, lock: bool
     ) -> Account | None:
