@@ -31,6 +31,7 @@ import uuid
 from typing import Any
 
 __all__ = [
+    "INACTIVE_ACCOUNT_REASONS",
     "BillingUnavailableError",
     "CallbackError",
     "ConnectionExpiredError",
@@ -51,6 +52,13 @@ __all__ = [
     "WrongAccountError",
     "WrongPlatformError",
 ]
+
+
+# Platform classification reasons that say the account itself is not active (Bluesky: a session
+# answer with `active: false`, or the PDS's own error names).
+INACTIVE_ACCOUNT_REASONS = frozenset(
+    {"account_inactive", "AccountTakedown", "AccountDeactivated", "AccountSuspended"}
+)
 
 
 class ConnectorError(Exception):

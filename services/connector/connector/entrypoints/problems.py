@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from connector.domain.errors import (
+    INACTIVE_ACCOUNT_REASONS,
     BillingUnavailableError,
     ConnectionExpiredError,
     ConnectionNotSelectableError,
@@ -83,7 +84,7 @@ def _platform_refusal(error: PlatformError) -> tuple[str, str]:
     ):
         if isinstance(error, kind):
             return slug, title
-    if error.classification.reason == "account_inactive":
+    if error.classification.reason in INACTIVE_ACCOUNT_REASONS:
         return "platform-account-inactive", "Account not active"
     return "platform-refused", "The platform refused"
 

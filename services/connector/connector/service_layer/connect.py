@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from connector.domain.accounts import USER_ACCESS_TOKEN, AccountSpec, platform_account_id
 from connector.domain.candidates import choose
 from connector.domain.errors import (
+    INACTIVE_ACCOUNT_REASONS,
     BillingUnavailableError,
     CallbackError,
     ConnectionExpiredError,
@@ -119,7 +120,7 @@ def error_code(error: Exception) -> str:
     if isinstance(error, CallbackError):
         return error.code
     if isinstance(error, PlatformError):
-        if error.classification.reason == "account_inactive":
+        if error.classification.reason in INACTIVE_ACCOUNT_REASONS:
             return "account_inactive"
         return _PLATFORM_CODES.get(error.outcome.value, "platform_refused")
     return next((code for kind, code in _CODES if isinstance(error, kind)), "connect_failed")
