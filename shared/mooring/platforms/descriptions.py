@@ -60,6 +60,10 @@ class PlatformDescription:
     selection: SelectionStep
     # Refresh only once the token is this old (Instagram, Threads: 24 h), in seconds.
     refresh_min_age_seconds: int = 0
+    # The access-token lifetime the platform documents, in seconds; None when its tokens do not
+    # expire. Never used to schedule a token whose answer carried `expires_in`: only to keep a
+    # token whose answer lacked it from being taken for "never expires" (nothing would refresh it).
+    token_lifetime_seconds: int | None = None
 
     @property
     def needs_selection(self) -> bool:
@@ -70,7 +74,8 @@ class PlatformDescription:
         return self.refresh_model is not RefreshModel.NONE
 
 
-_DAY = 24 * 60 * 60
+_HOUR = 60 * 60
+_DAY = 24 * _HOUR
 
 LINKEDIN = PlatformDescription(
     identifier="linkedin",
@@ -81,6 +86,7 @@ LINKEDIN = PlatformDescription(
     pkce=False,  # web apps: LinkedIn enables PKCE for native apps only, on request (§3.1)
     refresh_model=RefreshModel.NON_ROTATING,  # partner apps only; self-serve gets none
     selection=SelectionStep.NONE,
+    token_lifetime_seconds=60 * _DAY,
 )
 LINKEDIN_PAGE = PlatformDescription(
     identifier="linkedin-page",
@@ -99,6 +105,7 @@ LINKEDIN_PAGE = PlatformDescription(
     pkce=False,
     refresh_model=RefreshModel.NON_ROTATING,
     selection=SelectionStep.ORGANISATIONS,
+    token_lifetime_seconds=60 * _DAY,
 )
 X = PlatformDescription(
     identifier="x",
@@ -109,6 +116,7 @@ X = PlatformDescription(
     pkce=True,  # mandatory on X
     refresh_model=RefreshModel.ROTATING,
     selection=SelectionStep.NONE,
+    token_lifetime_seconds=2 * _HOUR,
 )
 FACEBOOK = PlatformDescription(
     identifier="facebook",
@@ -136,6 +144,7 @@ INSTAGRAM = PlatformDescription(
     refresh_model=RefreshModel.EXTEND_IN_PLACE,
     selection=SelectionStep.NONE,
     refresh_min_age_seconds=_DAY,
+    token_lifetime_seconds=60 * _DAY,
 )
 INSTAGRAM_FACEBOOK = PlatformDescription(
     identifier="instagram-facebook",
@@ -163,6 +172,7 @@ TIKTOK = PlatformDescription(
     pkce=False,  # TikTok uses PKCE for mobile/desktop apps only, not server-side web (§3.7)
     refresh_model=RefreshModel.ROTATING,
     selection=SelectionStep.NONE,
+    token_lifetime_seconds=2 * _HOUR,
 )
 YOUTUBE = PlatformDescription(
     identifier="youtube",
@@ -176,6 +186,7 @@ YOUTUBE = PlatformDescription(
     pkce=True,  # Google accepts S256 from web clients too
     refresh_model=RefreshModel.NON_ROTATING,
     selection=SelectionStep.CHANNELS,
+    token_lifetime_seconds=_HOUR,
 )
 THREADS = PlatformDescription(
     identifier="threads",
@@ -187,6 +198,7 @@ THREADS = PlatformDescription(
     refresh_model=RefreshModel.EXTEND_IN_PLACE,
     selection=SelectionStep.NONE,
     refresh_min_age_seconds=_DAY,
+    token_lifetime_seconds=60 * _DAY,
 )
 PINTEREST = PlatformDescription(
     identifier="pinterest",
@@ -197,6 +209,7 @@ PINTEREST = PlatformDescription(
     pkce=False,  # the v5 token request schema has no code_verifier (§3.10)
     refresh_model=RefreshModel.ROTATING,  # continuous refresh: a new refresh token every time
     selection=SelectionStep.NONE,
+    token_lifetime_seconds=30 * _DAY,
 )
 BLUESKY = PlatformDescription(
     identifier="bluesky",
@@ -207,6 +220,7 @@ BLUESKY = PlatformDescription(
     pkce=False,
     refresh_model=RefreshModel.SESSION,
     selection=SelectionStep.NONE,
+    token_lifetime_seconds=2 * _HOUR,
 )
 MASTODON = PlatformDescription(
     identifier="mastodon",

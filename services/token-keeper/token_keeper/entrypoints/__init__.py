@@ -1,0 +1,1 @@
+"""token-keeper's HTTP routes and Kafka subscribers."""

@@ -1,0 +1,1 @@
+"""token-keeper's use cases: the sweep, the refresh of one account, a valid token on demand."""
