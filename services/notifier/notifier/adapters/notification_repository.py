@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, text, update
+from sqlalchemy import and_, exists, false, func, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,7 +281,7 @@ class NotificationRepository(AbstractNotificationRepository):
     async def get(
         self, workspace_id: uuid.UUID, notification_id: uuid.UUID, user_id: str | None = None
     ) -> NotificationRow | None:
-        is_read = self._is_read(workspace_id, user_id) if user_id is not None else text("false")
+        is_read = self._is_read(workspace_id, user_id) if user_id is not None else false()
         row = (
             await self.session.execute(
                 select(notifications, is_read.label("is_read")).where(
