@@ -147,8 +147,10 @@ class Stack:
         return issue_gateway_token(self.gateway, user_id=user, workspace_id=workspace_id, role=role)
 
     def _record(self, response: httpx.Response) -> None:
+        # What the service answered (headers and body); not the URL the test asked for, which
+        # carries the callback's code.
         headers = [f"{k}: {v}" for k, v in response.headers.items()]
-        self.responses.append("\n".join([str(response.url), *headers, response.text]))
+        self.responses.append("\n".join([*headers, response.text]))
 
     async def _arecord(self, response: httpx.Response) -> None:
         await response.aread()
