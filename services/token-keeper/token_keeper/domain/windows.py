@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 REMINDERS_META_KEY = "reconnect_reminders"
+_SAME_TOKEN = timedelta(days=1)
 _REFRESH_TOKEN_MODELS = (RefreshModel.ROTATING, RefreshModel.NON_ROTATING)
 
 
@@ -139,10 +140,16 @@ def valid_for(facts: TokenFacts, margin: timedelta, now: datetime) -> bool:
 
 
 def reminders_sent(meta: Mapping[str, Any], expiry: datetime) -> set[int]:
-    """The thresholds already reminded of for this expiry (a reconnect brings a new expiry,
-    and with it a fresh set)."""
+    """The thresholds already reminded of for this token: a reconnect brings an expiry weeks
+    later, and with it a fresh set; a recomputed expiry a few seconds off is the same token."""
     record = meta.get(REMINDERS_META_KEY)
-    if not isinstance(record, Mapping) or record.get("expires_at") != expiry.isoformat():
+    if not isinstance(record, Mapping):
+        return set()
+    try:
+        recorded = datetime.fromisoformat(str(record.get("expires_at")))
+    except ValueError:
+        return set()
+    if abs(recorded - expiry) >= _SAME_TOKEN:
         return set()
     return {int(days) for days in record.get("sent", ())}
 
