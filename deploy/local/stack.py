@@ -1,6 +1,7 @@
 """Local infrastructure without Docker: Apache Kafka (KRaft, from Maven Central jars) and PostgreSQL.
 
     python deploy/local/stack.py start|stop [kafka|postgres]|status|env
+    python deploy/local/stack.py start kafka-secure | stop kafka-secure | acls <topic prefix>
 
 One idempotent launcher shared by `make run`, `make test` and CI. It keeps its state under `.run/`
 and its download cache under `.cache/`, starts only what is not already running, and stops only the
@@ -20,9 +21,11 @@ import base64
 import contextlib
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +49,9 @@ PG_OS_USER = "mooring-pg"
 SHARED_PG = Path("/var/tmp/mooring")  # noqa: S108 - root-owned 0755, checked before use
 PG_DATABASE = "mooring"
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+SECURE_KAFKA_PORT = int(os.environ.get("MOORING_KAFKA_SECURE_PORT", "19094"))
+SECURE_KAFKA_CONTROLLER_PORT = int(os.environ.get("MOORING_KAFKA_SECURE_CONTROLLER_PORT", "19095"))
+ACLS = ROOT / "deploy" / "kafka" / "acls.json"
 KAFKA_READY_TIMEOUT_S = 90.0
 KAFKA_STOP_TIMEOUT_S = 30.0
 
@@ -85,11 +91,18 @@ def pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class Kafka:
+    """The development broker (PLAINTEXT on loopback), or with `secure` a second one that asks
+    SASL SCRAM-SHA-512 over TLS of every client and enforces topic ACLs (for the tests that show
+    a service cannot write another's topics)."""
+
     home: Path = RUN / "kafka"
+    port: int = KAFKA_PORT
+    controller_port: int = KAFKA_CONTROLLER_PORT
+    secure: bool = False
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{KAFKA_PORT}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def pid_file(self) -> Path:
@@ -141,20 +154,22 @@ class Kafka:
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
+        listener = "SASL_SSL" if self.secure else "PLAINTEXT"
         props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
                     (
-                        f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},"
-                        f"CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}"
+                        f"listeners={listener}://127.0.0.1:{self.port},"
+                        f"CONTROLLER://127.0.0.1:{self.controller_port}"
                     ),
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
-                    "inter.broker.listener.name=PLAINTEXT",
+                    f"advertised.listeners={listener}://127.0.0.1:{self.port}",
+                    f"inter.broker.listener.name={listener}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
+                    *(self._security_properties() if self.secure else []),
                     f"log.dirs={data}",
                     "num.partitions=3",
                     "default.replication.factor=1",
@@ -175,6 +190,96 @@ class Kafka:
         )
         return props
 
+    # -- the secured broker ------------------------------------------------------------------
+
+    @property
+    def tls(self) -> Path:
+        return self.home / "tls"
+
+    def _security_properties(self) -> list[str]:
+        admin = self.users()["admin"]
+        return [
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            (
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="admin" password="{admin}";'
+            ),
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.tls / 'server.pem'}",
+            # The broker talks to itself over this listener too: it must trust its own CA.
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.tls / 'ca.pem'}",
+            "ssl.client.auth=none",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The controller listener stays PLAINTEXT on loopback, where the broker registers
+            # with its controller as ANONYMOUS; no client is served there.
+            "super.users=User:admin;User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
+    def users(self) -> dict[str, str]:
+        """Every principal of the ACL table plus `admin`, with its password (made once, 0600)."""
+        path = self.home / "users.env"
+        if path.exists():
+            return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        names = ["admin", *json.loads(ACLS.read_text())["principals"]]
+        users = {name: secrets.token_urlsafe(18) for name in names}
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in users.items()))
+        return users
+
+    def make_tls(self) -> None:
+        """A CA and a server certificate for 127.0.0.1, made once with `cryptography`."""
+        if (self.tls / "server.pem").exists():
+            return
+        from tls_files import write_ca_and_server  # noqa: PLC0415 - beside this script
+
+        self.tls.mkdir(parents=True, exist_ok=True)
+        write_ca_and_server(self.tls)
+
+    def admin_properties(self) -> Path:
+        """Client properties for Kafka's own command-line tools, as `admin`."""
+        path = self.home / "admin.properties"
+        path.write_text(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="admin" password="{self.users()["admin"]}";\n'
+            f"ssl.truststore.type=PEM\nssl.truststore.location={self.tls / 'ca.pem'}\n"
+        )
+        path.chmod(0o600)
+        return path
+
+    def apply_acls(self, prefix: str) -> None:
+        """The ACL table for topics and groups under `prefix` (idempotent), in one JVM."""
+        table = json.loads(ACLS.read_text())["principals"]
+        lines = []
+        for principal, rights in table.items():
+            user = f"User:{principal}"
+            for topic in rights["produce"]:
+                lines += [f"{user}\tTOPIC\t{prefix}{topic}\t{op}" for op in ("WRITE", "DESCRIBE")]
+            for topic in rights["consume"]:
+                lines += [f"{user}\tTOPIC\t{prefix}{topic}\t{op}" for op in ("READ", "DESCRIBE")]
+                lines += [
+                    f"{user}\tTOPIC\t{prefix}{topic}.dlq\t{op}" for op in ("WRITE", "DESCRIBE")
+                ]
+            if rights["consume"]:
+                lines.append(f"{user}\tGROUP\t{prefix}{principal}\tREAD")
+        subprocess.run(
+            self.java(
+                str(ROOT / "deploy" / "kafka" / "CreateAcls.java"),
+                self.bootstrap,
+                str(self.admin_properties()),
+            ),
+            input="\n".join(lines).encode(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        log(f"kafka-secure: {len(lines)} ACLs in place for prefix {prefix!r}")
+
     def java(self, *args: str) -> list[str]:
         """A JVM on the broker's jars with its logging set up; `args` are options then the class."""
         logs = self.home / "logs"
@@ -184,26 +289,33 @@ class Kafka:
         ]  # fmt: skip
 
     def start(self) -> None:
-        if EXTERNAL_KAFKA:
+        if EXTERNAL_KAFKA and not self.secure:
             log("KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka as is")
             wait_kafka(EXTERNAL_KAFKA)
             return
         if self.pid() is not None:
             log(f"kafka already running (pid {self.pid()}) on {self.bootstrap}")
-            wait_kafka(self.bootstrap)
+            wait_kafka(self.bootstrap, options=self.admin_client_options())
             return
-        refuse_if_taken(KAFKA_PORT, "MOORING_KAFKA_PORT")
-        refuse_if_taken(KAFKA_CONTROLLER_PORT, "MOORING_KAFKA_CONTROLLER_PORT")
+        refuse_if_taken(self.port, "MOORING_KAFKA_PORT")
+        refuse_if_taken(self.controller_port, "MOORING_KAFKA_CONTROLLER_PORT")
         self.fetch()
+        if self.secure:
+            self.make_tls()
         props = self.configure()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+            scram = [
+                f"--add-scram=SCRAM-SHA-512=[name={name},password={password}]"
+                for name, password in self.users().items()
+            ] if self.secure else []  # fmt: skip
             subprocess.run(
                 [
                     *self.java(
                         "kafka.tools.StorageTool",
                         "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
+                        *scram,
                     )
                 ],
                 check=True,
@@ -224,7 +336,21 @@ class Kafka:
             )  # fmt: skip
         self.pid_file.write_text(str(proc.pid))
         log(f"kafka starting (pid {proc.pid}) on {self.bootstrap}")
-        wait_kafka(self.bootstrap, proc=proc)
+        wait_kafka(self.bootstrap, proc=proc, options=self.admin_client_options())
+
+    def admin_client_options(self) -> dict[str, object]:
+        """aiokafka options for `admin` on the secured broker (none for the plain one)."""
+        if not self.secure:
+            return {}
+        import ssl  # noqa: PLC0415
+
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_context": ssl.create_default_context(cafile=str(self.tls / "ca.pem")),
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": "admin",
+            "sasl_plain_password": self.users()["admin"],
+        }
 
     def stop(self) -> None:
         pid = self.pid()
@@ -242,7 +368,11 @@ class Kafka:
         log(f"kafka stopped (pid {pid})")
 
 
-def wait_kafka(bootstrap: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_kafka(
+    bootstrap: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    options: dict[str, object] | None = None,
+) -> None:
     """An open port is not readiness: loop on an admin call until the controller answers."""
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - venv-only import
 
@@ -253,8 +383,10 @@ def wait_kafka(bootstrap: str, proc: subprocess.Popen[bytes] | None = None) -> N
         last: Exception | None = None
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
-                raise SystemExit(f"kafka exited with {proc.returncode}; see {RUN}/kafka/logs")
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+                raise SystemExit(f"kafka exited with {proc.returncode}; see its logs under {RUN}")
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=bootstrap, request_timeout_ms=3000, **(options or {})
+            )
             try:
                 await admin.start()
                 await admin.list_topics()
@@ -456,20 +588,35 @@ def env_lines() -> list[str]:
     return [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"DATABASE_URL={database_url}"]
 
 
+SECURE_KAFKA = Kafka(
+    home=RUN / "kafka-secure",
+    port=SECURE_KAFKA_PORT,
+    controller_port=SECURE_KAFKA_CONTROLLER_PORT,
+    secure=True,
+)
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     kafka, postgres = Kafka(), Postgres()
-    if command == "start":
+    if command == "start" and argv[2:] == ["kafka-secure"]:
+        RUN.mkdir(exist_ok=True)
+        SECURE_KAFKA.start()
+    elif command == "start":
         RUN.mkdir(exist_ok=True)
         postgres.start()
         kafka.start()
         (RUN / "infra.env").write_text("\n".join(env_lines()) + "\n")
+    elif command == "acls":  # acls <topic prefix>: the ACL table on the secured broker
+        SECURE_KAFKA.apply_acls(argv[2] if len(argv) > 2 else "")
     elif command == "stop":
         only = set(argv[2:]) or {"kafka", "postgres"}
         if "kafka" in only:
             kafka.stop()
         if "postgres" in only:
             postgres.stop()
+        if "kafka-secure" in only:
+            SECURE_KAFKA.stop()
     elif command == "status":
         kafka_pid = kafka.pid()
         kafka_state = f"running pid {kafka_pid}" if kafka_pid else "stopped"
@@ -477,6 +624,8 @@ def main(argv: list[str]) -> int:
         external = bool(os.environ.get("DATABASE_URL"))
         pg_state = "external" if external else ("running" if postgres.running() else "stopped")
         print(f"postgres: {pg_state}")
+        secure_pid = SECURE_KAFKA.pid()
+        print(f"kafka-secure: {f'running pid {secure_pid}' if secure_pid else 'stopped'}")
     elif command == "env":
         print("\n".join(env_lines()))
     else:

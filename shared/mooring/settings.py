@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ssl
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ConsumerSettings", "DatabaseSettings", "KafkaSettings", "VaultSettings"]
 
 
 class KafkaSettings(BaseSettings):
+    """Where the cluster is and who we are to it.
+
+    `security_protocol` SASL_SSL with SCRAM credentials is what a shared cluster should ask of
+    every service (the broker then enforces topic ACLs per user); PLAINTEXT is for a broker on
+    loopback. The outbox relay publishes every service's events, so it may run under an identity
+    of its own (`relay_sasl_*`) allowed to write the event topics, while the service's own user
+    reads its topics and writes only its dead-letter topics.
+    """
+
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore", frozen=True)
 
     bootstrap_servers: str = "127.0.0.1:19092"
@@ -25,6 +36,57 @@ class KafkaSettings(BaseSettings):
     )
     topic_partitions: int = Field(default=3, ge=1)
     request_timeout_ms: int = Field(default=10_000, ge=100)
+    create_topics: bool = Field(
+        default=True,
+        description="Create missing topics at start. Off where an administrator's job creates "
+        "them (a service user should not hold the cluster's CREATE permission).",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    relay_sasl_username: str = Field(
+        default="", description="The relay's own user; empty: the service's user."
+    )
+    relay_sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: str = Field(
+        default="", description="The cluster's CA certificate (PEM); empty: the system's."
+    )
+
+    @model_validator(mode="after")
+    def _credentials_for_sasl(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME "
+                "and KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    def client_options(self, *, relay: bool = False) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin clients."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = self.ssl_context()
+        if self.security_protocol.startswith("SASL"):
+            username, password = self._credentials(relay=relay)
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": username,
+                "sasl_plain_password": password,
+            }
+        return options
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ssl_cafile or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def _credentials(self, *, relay: bool) -> tuple[str, str]:
+        if relay and self.relay_sasl_username:
+            return self.relay_sasl_username, self.relay_sasl_password.get_secret_value()
+        return self.sasl_username, self.sasl_password.get_secret_value()
 
 
 class DatabaseSettings(BaseSettings):
@@ -106,4 +168,10 @@ class ConsumerSettings(BaseSettings):
     )
     retry_later_max_ms: int = Field(
         default=300_000, ge=1, description="Longest delay between two tries of such a record."
+    )
+    allowed_sources: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Event type -> the ce_source values accepted for it (JSON); an event from "
+        "another source is dead-lettered. Types not listed accept any source. Deployments set "
+        "the contract's producers (mooring.events.CONTRACT_SOURCES) plus the platform's own.",
     )

@@ -127,13 +127,18 @@ async def read_topic(
     until: Callable[[list[Any]], bool],
     timeout_s: float = 20.0,
     settle_s: float = 1.0,
+    options: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Every record of `topic` from the beginning, once `until` holds and `settle_s` passed quiet.
 
     The settle time is what lets a test see a duplicate that would arrive after the first copy.
     """
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **(options or {}),
     )
     await consumer.start()
     records: list[Any] = []

@@ -21,7 +21,8 @@ from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 
 GATEWAY = GatewayJwtSettings(secret=SecretStr("guard-test-secret-of-at-least-32-bytes"))
-WS = uuid.uuid4()
+WS = uuid.UUID("8d1f5c2e-5f54-4a6e-9c1e-3b1f0d2a7c11")
+OTHER_WS = uuid.UUID("1b0e7e1c-26a4-4d7f-8d55-0c9e3e5a2f90")  # fixed: test ids must be stable
 SERVICE_TOKEN = "guard-service-token"
 LIMIT = 4096
 
@@ -91,7 +92,7 @@ async def head_only(port: int, path: str, length: int, authorization: str | None
     [
         (f"/v1/workspaces/{WS}/things", None, 401, "unauthenticated"),
         (f"/v1/workspaces/{WS}/things", "Bearer forged.token.here", 401, "unauthenticated"),
-        (f"/v1/workspaces/{uuid.uuid4()}/things", "GOOD", 404, "not-found"),
+        (f"/v1/workspaces/{OTHER_WS}/things", "GOOD", 404, "not-found"),
         ("/internal/v1/things", "Bearer wrong", 401, "unauthenticated"),
         (f"/v1/workspaces/{WS}/things", "GOOD", 413, "payload-too-large"),
         ("/internal/v1/things", f"Bearer {SERVICE_TOKEN}", 413, "payload-too-large"),

@@ -124,6 +124,7 @@ inbox = Table(
     Column("consumer", Text, nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", Text),  # the event's ce_source, as it claimed
     PrimaryKeyConstraint("consumer", "event_id"),
     Index(None, "processed_at"),
 )

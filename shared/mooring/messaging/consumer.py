@@ -100,7 +100,16 @@ class _Consumer(Generic[E]):
 
     def _decode(self, record: Record) -> Envelope[E]:
         headers = {k: (v or b"").decode(errors="replace") for k, v in record.headers}
-        return decode(self.model, headers, record.value or b"")
+        envelope = decode(self.model, headers, record.value or b"")
+        allowed = self.settings.allowed_sources.get(self.model.event_type)
+        if allowed is not None and envelope.source not in allowed:
+            # Any client that may write the topic could claim any source; with topic ACLs this
+            # is the second fence: an event from a producer the contract does not name.
+            raise MalformedEventError(
+                f"ce_source {envelope.source[:100]!r} may not publish {self.model.event_type} "
+                f"(allowed: {', '.join(allowed) or 'none'})"
+            )
+        return envelope
 
     async def _decode_or_dead_letter(self, record: Record) -> Envelope[E] | None:
         try:

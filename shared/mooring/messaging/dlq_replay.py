@@ -45,9 +45,13 @@ async def replay(
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **settings.client_options(),
     )
+    # Replayed events go back to their original topics: the writer the relay is.
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_idempotence=True,
+        **settings.client_options(relay=True),
     )
     await consumer.start()
     await producer.start()
@@ -99,7 +103,9 @@ async def replay(
 
 
 async def _partitions(settings: KafkaSettings, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.client_options()
+    )
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])

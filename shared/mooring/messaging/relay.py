@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -62,7 +62,10 @@ _RECORD_FAILURES = text(
 _MARK_PUBLISHED = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 
 
-def create_idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def create_idempotent_producer(
+    bootstrap_servers: str, *, client_id: str, options: Mapping[str, Any] | None = None
+) -> AIOKafkaProducer:
+    """`options`: the connection's security (`KafkaSettings.client_options`)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
@@ -70,6 +73,7 @@ def create_idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIO
         linger_ms=2,
         # Bounds the wait for a topic's metadata too, so one bad row cannot stall a batch long.
         request_timeout_ms=10_000,
+        **dict(options or {}),
     )
 
 

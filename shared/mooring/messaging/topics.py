@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -21,10 +22,17 @@ def contract_topics(prefix: str = "") -> list[str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, request_timeout_ms: int
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    partitions: int,
+    request_timeout_ms: int,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=request_timeout_ms
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=request_timeout_ms,
+        **dict(options or {}),
     )
     await admin.start()
     try:

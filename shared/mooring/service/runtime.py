@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar, overload
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mooring.db.engine import create_engine, create_session_factory, ping
@@ -37,6 +38,7 @@ from mooring.service.metrics import Metrics
 from mooring.service.scheduler import Job, JobContext, JobRun, Scheduler
 from mooring.service.settings import ServiceSettings
 from mooring.service.subscriptions import InFlight, PartitionDelays, batch_entry, single_entry
+from mooring.settings import KafkaSettings
 from mooring.uow.base import UnitOfWork
 from mooring.uow.sql import SqlUnitOfWork, UnitOfWorkDeps
 from mooring.vault import Vault
@@ -122,6 +124,7 @@ class ServiceRuntime(Generic[U]):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._crashed: set[str] = set()
         self._producer: AIOKafkaProducer | None = None
+        self._relay_producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
         self._subscribers: list[tuple[str, Any]] = []
         self.relay: OutboxRelay | None = None
@@ -235,16 +238,29 @@ class ServiceRuntime(Generic[U]):
         await ping(self.engine)
         for hook in self._on_start:
             await hook()
-        await ensure_topics(
-            settings.kafka.bootstrap_servers,
-            contract_topics(settings.kafka.topic_prefix),
-            partitions=settings.kafka.topic_partitions,
-            request_timeout_ms=settings.kafka.request_timeout_ms,
-        )
+        kafka = settings.kafka
+        if kafka.create_topics:
+            await ensure_topics(
+                kafka.bootstrap_servers,
+                contract_topics(kafka.topic_prefix),
+                partitions=kafka.topic_partitions,
+                request_timeout_ms=kafka.request_timeout_ms,
+                options=kafka.client_options(),
+            )
+        # The service's own identity writes its dead letters; the relay writes every service's
+        # events, under an identity of its own when one is configured.
         self._producer = create_idempotent_producer(
-            settings.kafka.bootstrap_servers, client_id=self.name
+            kafka.bootstrap_servers, client_id=self.name, options=kafka.client_options()
         )
         await self._producer.start()
+        self._relay_producer = self._producer
+        if kafka.relay_sasl_username and settings.relay_enabled:
+            self._relay_producer = create_idempotent_producer(
+                kafka.bootstrap_servers,
+                client_id=f"{self.name}-relay",
+                options=kafka.client_options(relay=True),
+            )
+            await self._relay_producer.start()
         self._broker = self._build_broker()
         await self._broker.start()
         self._spawn(_OFFSETS_TASK, self._offsets.run)
@@ -252,7 +268,7 @@ class ServiceRuntime(Generic[U]):
             relayed = self.metrics.relayed.labels(self.name)
             self.relay = OutboxRelay(
                 self.engine,
-                self._producer,
+                self._relay_producer,
                 listen_url=settings.database.libpq_url,
                 on_published=relayed.inc,
                 batch_size=settings.relay_batch_size,
@@ -268,20 +284,33 @@ class ServiceRuntime(Generic[U]):
         # Consumers first: paused, so nothing new starts, and drained, so what runs finishes and
         # its offset is committed by the last flush; then the relay finishes its batch (a batch
         # cut off between publish and mark would be published twice); then the rest stops.
+        await self._stop_consumers()
+        await self._stop_tasks()
+        for producer in {id(p): p for p in (self._relay_producer, self._producer) if p}.values():
+            await producer.stop()
+        self._relay_producer = self._producer = None
+        await self._run_stop_hooks()
+        await self.engine.dispose()
+        logger.info("service stopped")
+
+    async def _stop_consumers(self) -> None:
+        if self._broker is None:
+            return
+        for _, subscriber in self._subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    consumer.pause(*consumer.assignment())
+        self._delays.cancel_all()
+        if not await self._in_flight.wait_idle(self.settings.shutdown_timeout_s):
+            logger.warning("records still in flight at shutdown; they will be redelivered")
+        await self._offsets.flush()
+        await self._broker.stop()
+        self._broker = None
+        self._subscribers.clear()
+
+    async def _stop_tasks(self) -> None:
         timeout = self.settings.shutdown_timeout_s
-        if self._broker is not None:
-            for _, subscriber in self._subscribers:
-                consumer = getattr(subscriber, "consumer", None)
-                if consumer is not None:
-                    with contextlib.suppress(Exception):
-                        consumer.pause(*consumer.assignment())
-            self._delays.cancel_all()
-            if not await self._in_flight.wait_idle(timeout):
-                logger.warning("records still in flight at shutdown; they will be redelivered")
-            await self._offsets.flush()
-            await self._broker.stop()
-            self._broker = None
-            self._subscribers.clear()
         if self.relay is not None:
             self.relay.stop()
         relay_tasks = [t for n, t in self._tasks.items() if n == _RELAY_TASK]
@@ -292,12 +321,6 @@ class ServiceRuntime(Generic[U]):
         if self._tasks:
             await asyncio.wait(self._tasks.values(), timeout=timeout)
         self._tasks.clear()
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-        await self._run_stop_hooks()
-        await self.engine.dispose()
-        logger.info("service stopped")
 
     async def _run_stop_hooks(self) -> None:
         for hook in reversed(self._on_stop):
@@ -358,6 +381,7 @@ class ServiceRuntime(Generic[U]):
             client_id=self.name,
             logger=logging.getLogger(f"{self.name}.broker"),
             graceful_timeout=self.settings.shutdown_timeout_s,
+            security=_broker_security(self.settings.kafka),
         )
         for sub in self._subscriptions:
             topic = self.settings.kafka.topic_prefix + sub.model.event_type
@@ -412,7 +436,7 @@ class ServiceRuntime(Generic[U]):
     ) -> Callable[[Envelope[Any]], Awaitable[None]]:
         async def handle(envelope: Envelope[Any]) -> None:
             async with self.unit_of_work() as uow:
-                if not await uow.first_delivery(sub.group, envelope.id):
+                if not await uow.first_delivery(sub.group, envelope.id, envelope.source):
                     self.metrics.message_outcome(topic, "duplicate")
                     return
                 await sub.handler(envelope, uow)
@@ -425,7 +449,9 @@ class ServiceRuntime(Generic[U]):
     ) -> Callable[[Sequence[Envelope[Any]]], Awaitable[None]]:
         async def handle(envelopes: Sequence[Envelope[Any]]) -> None:
             async with self.unit_of_work() as uow:
-                fresh = await uow.first_deliveries(sub.group, [e.id for e in envelopes])
+                fresh = await uow.first_deliveries(
+                    sub.group, [e.id for e in envelopes], [e.source for e in envelopes]
+                )
                 todo: list[Envelope[Any]] = []
                 for envelope in envelopes:  # a copy twice in one batch is handled once
                     if envelope.id in fresh:
@@ -454,6 +480,23 @@ class ServiceRuntime(Generic[U]):
                 logger.exception("background task crashed", extra={"task": name})
 
         self._tasks[name] = asyncio.create_task(guarded(), name=f"{self.name}:{name}")
+
+
+def _broker_security(kafka: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's form of `KafkaSettings.client_options` for the consumers."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    use_ssl = kafka.security_protocol in ("SSL", "SASL_SSL")
+    context = kafka.ssl_context() if use_ssl else None
+    if not kafka.security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=context, use_ssl=use_ssl)
+    scram = SASLScram512 if kafka.sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    return scram(
+        username=kafka.sasl_username,
+        password=kafka.sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=use_ssl,
+    )
 
 
 async def _keep_raw(message: Any) -> Any:

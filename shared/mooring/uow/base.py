@@ -74,12 +74,18 @@ class UnitOfWork(abc.ABC):
         await self._rollback()
 
     @abc.abstractmethod
-    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
-        """Mark `event_id` handled by `consumer` in this transaction; False if it already was."""
+    async def first_delivery(
+        self, consumer: str, event_id: uuid.UUID, source: str | None = None
+    ) -> bool:
+        """Mark `event_id` (from `source`) handled by `consumer` in this transaction; False if
+        it already was."""
 
     @abc.abstractmethod
     async def first_deliveries(
-        self, consumer: str, event_ids: Sequence[uuid.UUID]
+        self,
+        consumer: str,
+        event_ids: Sequence[uuid.UUID],
+        sources: Sequence[str | None] | None = None,
     ) -> set[uuid.UUID]:
         """The batch form: which of `event_ids` are new to `consumer` (all now marked)."""
 

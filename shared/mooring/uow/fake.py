@@ -190,11 +190,16 @@ class FakeUnitOfWork(UnitOfWork):
         self._pending_inbox.clear()
         self._pending_events.clear()
 
-    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
-        return bool(await self.first_deliveries(consumer, [event_id]))
+    async def first_delivery(
+        self, consumer: str, event_id: uuid.UUID, source: str | None = None
+    ) -> bool:
+        return bool(await self.first_deliveries(consumer, [event_id], [source]))
 
     async def first_deliveries(
-        self, consumer: str, event_ids: Sequence[uuid.UUID]
+        self,
+        consumer: str,
+        event_ids: Sequence[uuid.UUID],
+        sources: Sequence[str | None] | None = None,  # noqa: ARG002 - only the SQL one keeps them
     ) -> set[uuid.UUID]:
         fresh = set()
         for event_id in event_ids:

@@ -73,10 +73,19 @@ class SqlUnitOfWork(UnitOfWork):
     async def _close(self) -> None:
         await self.session.close()
 
-    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
-        return await first_delivery(self.session, consumer=consumer, event_id=event_id)
+    async def first_delivery(
+        self, consumer: str, event_id: uuid.UUID, source: str | None = None
+    ) -> bool:
+        return await first_delivery(
+            self.session, consumer=consumer, event_id=event_id, source=source
+        )
 
     async def first_deliveries(
-        self, consumer: str, event_ids: Sequence[uuid.UUID]
+        self,
+        consumer: str,
+        event_ids: Sequence[uuid.UUID],
+        sources: Sequence[str | None] | None = None,
     ) -> set[uuid.UUID]:
-        return await first_deliveries(self.session, consumer=consumer, event_ids=event_ids)
+        return await first_deliveries(
+            self.session, consumer=consumer, event_ids=event_ids, sources=sources
+        )
