@@ -10,7 +10,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi clean job
+.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi clean job token browser
 
 $(UV):
 	python3 -m venv .tools
@@ -34,8 +34,18 @@ infra-status:
 run: install
 	$(PY) deploy/local/run.py
 
-test: infra
+test: infra browser
 	set -a && . .run/infra.env && set +a && $(PY) -m pytest $(TESTS) -q -ra
+
+# Debian's chromium for the browser test (Playwright's own download cannot reach its host here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+# A gateway token for any workspace and role: make token WORKSPACE=<uuid> ROLE=member [USER_ID=..]
+# (signed with MOORING_GATEWAY_JWT_SECRET, else the one `make run` keeps in .run/dev-secrets.env).
+token: install
+	@$(PY) -m mooring.cli.dev_token --env-file .run/dev-secrets.env --workspace "$(WORKSPACE)" \
+		--role "$(or $(ROLE),owner)" --user "$(or $(USER_ID),dev-user)"
 
 # The fast tier: no broker, no database, nothing started (markers, see conftest.py).
 test-unit: install
