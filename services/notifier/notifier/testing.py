@@ -306,11 +306,12 @@ class FakeDeliveryRepository(AbstractDeliveryRepository):
         return released
 
     async def claim(self, limit: int, lease_s: float) -> list[ClaimedDelivery]:
+        now = self.s.clock()
         due = sorted(
             (
                 d
                 for d in self.s.deliveries.values()
-                if d.status in {"pending", "sending"} and d.not_before <= self.s.now
+                if d.status in {"pending", "sending"} and d.not_before <= now
             ),
             key=lambda d: d.not_before,
         )[:limit]
@@ -318,7 +319,7 @@ class FakeDeliveryRepository(AbstractDeliveryRepository):
         for d in due:
             d.status = "sending"
             d.attempts += 1
-            d.not_before = self.s.now + timedelta(seconds=lease_s)
+            d.not_before = now + timedelta(seconds=lease_s)
             owner = self.s.owners.get(d.workspace_id)
             rows = sorted(
                 (n for n in self.s.notifications.values() if self.s.carried_by.get(n.id) == d.id),
@@ -331,7 +332,7 @@ class FakeDeliveryRepository(AbstractDeliveryRepository):
                     template=d.template,
                     attempts=d.attempts,
                     created_at=d.created_at,
-                    claimed_at=self.s.now,
+                    claimed_at=now,
                     recipient=owner.email if owner else None,
                     notifications=rows,
                 )

@@ -19,13 +19,14 @@ import aiosmtplib
 from pydantic import SecretStr
 
 from mooring.logs import redact
-from notifier.domain.deliveries import Attempt
+from notifier.domain.deliveries import Attempt, Stage
 
 __all__ = ["MailConnection", "MailSender", "SmtpSender", "SmtpSettings"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_ERROR = 500
+_SESSION_CODES = frozenset({530, 534, 535, 538})
 
 
 class MailConnection(abc.ABC):
@@ -68,7 +69,10 @@ def classify(exc: BaseException) -> Attempt:
         code = min((r.code for r in exc.recipients), default=None)
         return Attempt(accepted=False, stage="message", code=code, error=_error(exc))
     if isinstance(exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPDataError):
-        return Attempt(accepted=False, stage="message", code=exc.code, error=_error(exc))
+        # 530/534/535/538 at MAIL FROM mean "authenticate (or STARTTLS) first": the relay
+        # refuses the session, whatever the message.
+        stage: Stage = "session" if exc.code in _SESSION_CODES else "message"
+        return Attempt(accepted=False, stage=stage, code=exc.code, error=_error(exc))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         # Greeting, EHLO, STARTTLS or AUTH refused: the relay refuses *us*, not this message.
         return Attempt(accepted=False, stage="session", code=exc.code, error=_error(exc))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["Attempt", "Outcome", "RetryPolicy", "decide"]
+__all__ = ["Attempt", "Outcome", "RetryPolicy", "Stage", "decide"]
 
 # connect: no answer (refused, timed out, dropped); session: the relay refused us (greeting,
 # EHLO, STARTTLS, AUTH); message: the relay refused this message; local: the message cannot be

@@ -84,6 +84,16 @@ class DeliveryWorker:
                     # them over while we would still be sending.
                     await self._finish(delivery, Outcome("pending", retry_in=None))
                     continue
+                if connection.broken:
+                    # The server went away earlier in this round: the rest waits its back-off
+                    # instead of each timing out in turn.
+                    wait = self.policy.delay(delivery.attempts)
+                    await self._finish(
+                        delivery,
+                        Outcome("pending", retry_in=wait),
+                        error="not tried: the SMTP connection failed earlier in the round",
+                    )
+                    continue
                 await self._deliver(connection, delivery)
         return len(claimed)
 

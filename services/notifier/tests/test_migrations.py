@@ -1,0 +1,29 @@
+import psycopg
+import pytest
+
+from mooring.db.migrate import downgrade, drift, upgrade
+from mooring.settings import DatabaseSettings
+from notifier.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_migrations_build_exactly_the_notifier_tables_the_code_describes(
+    scratch_database: DatabaseSettings,
+) -> None:
+    upgrade(scratch_database)
+    diff = drift(scratch_database, MIGRATIONS)
+    assert diff == [], diff
+
+
+def test_the_notifier_migrates_down_and_up_on_its_own(scratch_database: DatabaseSettings) -> None:
+    upgrade(scratch_database)
+    downgrade(scratch_database, "base", package=MIGRATIONS.name)
+    with psycopg.connect(scratch_database.libpq_url) as conn:
+        left = conn.execute("SELECT to_regclass('notifier_notifications')").fetchone()
+        kernel = conn.execute("SELECT to_regclass('accounts')").fetchone()
+    assert left == (None,)
+    assert kernel is not None
+    assert kernel[0] is not None  # the kernel's tables are not the notifier's to drop
+    upgrade(scratch_database)
+    assert drift(scratch_database, MIGRATIONS) == []
