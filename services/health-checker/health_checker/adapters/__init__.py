@@ -1,0 +1,1 @@
+"""The health-checker's ports to the outside: tables, repositories, platforms, leases."""

@@ -1,0 +1,1 @@
+"""Pure rules of the health-checker: no SQL, no HTTP, no settings."""

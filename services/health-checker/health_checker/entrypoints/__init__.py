@@ -1,0 +1,1 @@
+"""HTTP routes and Kafka handlers: thin, over the service layer."""

@@ -1,0 +1,1 @@
+"""Use cases of the health-checker over its unit of work."""
