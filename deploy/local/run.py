@@ -10,6 +10,7 @@ import base64
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,14 +32,34 @@ class Proc:
     env_key: str
     module: str
     port: int
-    health: str
+    health: str  # an HTTP path; empty: ready once the port accepts connections
+    command: tuple[str, ...] = ()  # instead of `python -m <module>`
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 SIM = Proc("platform-sim", "SIM_URL", "platform_sim", 8990, "/_control/health")
+# Every e-mail the notifier sends lands in .run/mail/ as one .eml file.
+MAIL_DIR = RUN / "mail"
+SMTP_CATCHER = Proc(
+    "smtp-catcher",
+    "SMTP_CATCHER_URL",
+    "smtp_catcher",
+    8025,
+    "",
+    command=(
+        PY,
+        str(ROOT / "deploy/local/smtp_catcher.py"),
+        "--port",
+        "8025",
+        "--dir",
+        str(MAIL_DIR),
+    ),
+    scheme="smtp",
+)
 SERVICES = [
     Proc("connector", "CONNECTOR_URL", "connector", 8101, "/health/ready"),
     Proc("token-keeper", "TOKEN_KEEPER_URL", "token_keeper", 8102, "/health/ready"),
@@ -121,8 +142,20 @@ def healthy(url: str) -> bool:
         return False
 
 
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def is_ready(proc: Proc) -> bool:
+    return healthy(proc.url + proc.health) if proc.health else listening(proc.port)
+
+
 def start(proc: Proc, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    args = [PY, "-m", proc.module]
+    args = list(proc.command) or [PY, "-m", proc.module]
     if proc is SIM:
         args += ["--host", "127.0.0.1", "--port", str(proc.port)]
     prefix = proc.name.upper().replace("-", "_")
@@ -162,7 +195,7 @@ class Supervisor:
                 log(problem)
                 return False
             for proc, _ in self.procs:
-                if proc.name in pending and healthy(proc.url + proc.health):
+                if proc.name in pending and is_ready(proc):
                     pending.discard(proc.name)
                     log(f"{proc.name} ready at {proc.url}")
             if time.monotonic() > deadline:
@@ -196,7 +229,7 @@ def main() -> int:
     # Stop at the end only what this run started (a `make infra` from before keeps running).
     ours = [name for name in ("kafka", "postgres") if before.get(name) == "stopped"]
     infra = read_env(RUN / "infra.env")
-    service_env = infra | dev_secrets() | simulator_env(SIM.url)
+    service_env = infra | dev_secrets() | simulator_env(SIM.url) | notifier_mail_env()
     env = dict(os.environ) | service_env
     logs = RUN / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -206,10 +239,13 @@ def main() -> int:
     try:
         # Migrations once, before the replicas race for them.
         subprocess.run([PY, "-m", "mooring.db.migrate", "upgrade"], env=env, check=True)
-        supervisor.procs = [(proc, start(proc, env, logs)) for proc in [SIM, *SERVICES]]
+        supervisor.procs = [
+            (proc, start(proc, env, logs)) for proc in [SIM, SMTP_CATCHER, *SERVICES]
+        ]
         if not supervisor.wait_ready():
             return 130 if supervisor.stopping else 1
-        endpoints = {p.env_key: p.url for p in [*SERVICES, SIM]} | infra
+        endpoints = {p.env_key: p.url for p in [*SERVICES, SIM, SMTP_CATCHER]} | infra
+        endpoints["MAIL_DIR"] = str(MAIL_DIR)
         endpoints |= {
             "DEV_WORKSPACE_ID": env["DEV_WORKSPACE_ID"],
             "DEV_TOKEN": dev_token(env),
@@ -243,6 +279,15 @@ def stack_status() -> dict[str, str]:
     ).stdout
     return {
         k.strip(): v.split()[0] for k, _, v in (line.partition(":") for line in out.splitlines())
+    }
+
+
+def notifier_mail_env() -> dict[str, str]:
+    """The notifier sends to the local catcher (plain SMTP on loopback)."""
+    return {
+        "NOTIFIER_SMTP_HOST": "127.0.0.1",
+        "NOTIFIER_SMTP_PORT": str(SMTP_CATCHER.port),
+        "NOTIFIER_SMTP_SECURITY": "none",
     }
 
 

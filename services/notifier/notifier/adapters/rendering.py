@@ -87,7 +87,7 @@ class MailRenderer:
         message["From"] = self._sender
         _, address = parseaddr(recipient)
         message["To"] = Address(addr_spec=address)
-        message["Date"] = formatdate(localtime=False)
+        message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = f"<{delivery_id}@{self._domain}>"
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         message.set_content(self._env.get_template(f"{template}.txt").render(context))
