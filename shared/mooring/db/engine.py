@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+import sqlalchemy.ext.asyncio as sa_async
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mooring.settings import DatabaseSettings
 
@@ -16,7 +12,8 @@ __all__ = ["create_engine", "create_session_factory", "ping"]
 
 
 def create_engine(settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
-    return create_async_engine(
+    # Looked up at call time: tracing wraps sqlalchemy's factory to instrument every engine.
+    return sa_async.create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,

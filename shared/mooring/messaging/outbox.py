@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mooring.db.tables import outbox
 from mooring.events.base import Envelope, Event
 from mooring.messaging.cloudevents import encode_body, encode_headers
+from mooring.service.tracing import current_trace_headers
 
 __all__ = ["OUTBOX_CHANNEL", "Outbox"]
 
@@ -27,6 +28,8 @@ class Outbox:
     async def add(self, session: AsyncSession, *envelopes: Envelope[Event]) -> None:
         if not envelopes:
             return
+        # The request's trace travels with the row: the relay publishes inside it later.
+        trace_headers = current_trace_headers()
         await session.execute(
             insert(outbox),
             [
@@ -34,7 +37,7 @@ class Outbox:
                     "event_id": e.id,
                     "topic": self.topic_prefix + e.topic,
                     "key": e.key,
-                    "headers": encode_headers(e),
+                    "headers": encode_headers(e) | trace_headers,
                     "payload": encode_body(e),
                 }
                 for e in envelopes

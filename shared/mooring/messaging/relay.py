@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mooring.logs import redact
 from mooring.messaging.outbox import OUTBOX_CHANNEL
+from mooring.service.tracing import publishing_context
 
 __all__ = ["OutboxRelay", "create_idempotent_producer"]
 
@@ -219,13 +220,15 @@ class OutboxRelay:
                 failures[row.id] = missing[row.topic]
                 blocked.add(key)
                 continue
+            headers = {k: str(v) for k, v in row.headers.items()}
             try:
-                future = await self._producer.send(
-                    row.topic,
-                    value=row.payload,
-                    key=row.key.encode(),
-                    headers=[(k, str(v).encode()) for k, v in row.headers.items()],
-                )
+                with publishing_context(headers):
+                    future = await self._producer.send(
+                        row.topic,
+                        value=row.payload,
+                        key=row.key.encode(),
+                        headers=[(k, v.encode()) for k, v in headers.items()],
+                    )
                 if row.retried:
                     # A row that failed before goes out alone first: if it fails again, the
                     # rows of its key behind it must not have been sent already.

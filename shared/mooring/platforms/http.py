@@ -29,6 +29,7 @@ from mooring.platforms.outcomes import Classification
 from mooring.platforms.retry import IDEMPOTENT_METHODS, RetryPolicy
 from mooring.platforms.settings import HttpSettings
 from mooring.platforms.transport import AiohttpTransport
+from mooring.service.tracing import instrument_http_client
 
 __all__ = [
     "Clock",
@@ -78,7 +79,9 @@ def new_http_client(settings: HttpSettings, **kwargs: Any) -> PlatformClient:
     }
     if "transport" not in options and settings.transport == "aiohttp":
         options["transport"] = AiohttpTransport(limits=limits)
-    return PlatformClient(retry=RetryPolicy.from_settings(settings), **options)
+    client = PlatformClient(retry=RetryPolicy.from_settings(settings), **options)
+    instrument_http_client(client)  # a span per platform call when tracing is on
+    return client
 
 
 _DEFAULT_POLICY = RetryPolicy.from_settings(HttpSettings())

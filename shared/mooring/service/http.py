@@ -15,6 +15,7 @@ from mooring.service.guard import RequestGuard
 from mooring.service.openapi import describe_problems
 from mooring.service.problems import PROBLEM_JSON, install_problem_handlers, problem_type
 from mooring.service.runtime import ServiceRuntime
+from mooring.service.tracing import instrument_app
 
 __all__ = ["build_http_app"]
 
@@ -67,6 +68,7 @@ def build_http_app(
     for router in routers:
         app.include_router(router)
     describe_problems(app)
+    instrument_app(app)
     return app
 
 

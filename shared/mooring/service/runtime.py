@@ -38,6 +38,7 @@ from mooring.service.metrics import Metrics
 from mooring.service.scheduler import Job, JobContext, JobRun, Scheduler
 from mooring.service.settings import ServiceSettings
 from mooring.service.subscriptions import InFlight, PartitionDelays, batch_entry, single_entry
+from mooring.service.tracing import configure_tracing
 from mooring.settings import KafkaSettings
 from mooring.uow.base import UnitOfWork
 from mooring.uow.sql import SqlUnitOfWork, UnitOfWorkDeps
@@ -98,6 +99,7 @@ class ServiceRuntime(Generic[U]):
         self.name = name
         self.settings = settings
         self.metrics = Metrics(service=name)
+        configure_tracing(name, settings.tracing)
         self.engine: AsyncEngine = create_engine(settings.database, application_name=name)
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
         self.outbox = Outbox(settings.kafka.topic_prefix)

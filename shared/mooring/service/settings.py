@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mooring.service.auth import GatewayJwtSettings
+from mooring.service.tracing import TracingSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
 
 __all__ = ["ServiceSettings"]
@@ -51,6 +52,7 @@ class ServiceSettings(BaseSettings):
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     gateway: GatewayJwtSettings = Field(default_factory=GatewayJwtSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("service_tokens", mode="before")
     @classmethod

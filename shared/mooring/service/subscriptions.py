@@ -22,6 +22,7 @@ from faststream.kafka.annotations import KafkaMessage
 from mooring.messaging.consumer import BatchEventConsumer, EventConsumer
 from mooring.messaging.errors import RetryLater
 from mooring.messaging.offsets import OffsetCommitter
+from mooring.service.tracing import consumer_span
 from mooring.settings import ConsumerSettings
 
 __all__ = ["InFlight", "PartitionDelays", "batch_entry", "single_entry"]
@@ -128,7 +129,7 @@ def single_entry(
     # fields).
     async def on_message(msg: KafkaMessage) -> None:
         record: Any = msg.raw_message
-        with in_flight.track():
+        with in_flight.track(), consumer_span(record.topic, record.headers):
             try:
                 await consumer.process(record)
             except RetryLater as error:
