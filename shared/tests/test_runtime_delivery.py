@@ -309,3 +309,84 @@ def test_a_job_runs_on_demand_from_the_command_line_with_its_progress(
     unknown = serve_main("cli-test", ServiceSettings, lambda _: create_app(settings), ["job", "x"])
     assert unknown == 2
     assert "has no job 'x'" in capfd.readouterr().err
+
+
+async def test_gauges_show_the_outbox_backlog_the_accounts_and_the_consumer_lag(
+    settings: ServiceSettings, engine: AsyncEngine, effects_table: None
+) -> None:
+    from mooring.accounts import Account, Credentials
+    from mooring.testing import random_vault_settings
+
+    release = asyncio.Event()
+
+    async def slow(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
+        await release.wait()
+
+    quick = settings.model_copy(update={"gauge_interval_s": 0.2, "vault": random_vault_settings()})
+    runtime = ServiceRuntime("gauge-test", quick)
+    runtime.subscribe(AccountConnected, slow, group=unique("gauges"))
+    runtime.export_account_counts()
+    platform = unique("gauge-platform")
+    async with runtime.lifespan():
+        async with runtime.unit_of_work() as uow:
+            await uow.accounts.add(
+                Account.connect(
+                    workspace_id=uuid.uuid4(), platform=platform, platform_account_id="1",
+                    credentials=Credentials(),
+                )
+            )  # fmt: skip
+            uow.emit(event())  # relay off: it waits in the outbox
+            await uow.commit()
+        await produce(runtime, *(event() for _ in range(5)))
+        sample = runtime.metrics.registry.get_sample_value
+
+        async def read() -> bool:
+            lag = sum(
+                sample(
+                    "mooring_consumer_lag", {"service": "gauge-test", "topic": t, "partition": p}
+                )
+                or 0
+                for t in [settings.kafka.topic_prefix + "account.connected"]
+                for p in ("0", "1", "2")
+            )
+            waiting = sample(
+                "mooring_outbox_backlog", {"service": "gauge-test", "state": "waiting"}
+            )
+            accounts = sample(
+                "mooring_accounts",
+                {"service": "gauge-test", "platform": platform, "status": "connected"},
+            )
+            return lag >= 4 and (waiting or 0) >= 1 and accounts == 1
+
+        await until(read, timeout_s=30)
+        release.set()
+
+
+def test_the_topics_command_creates_every_contract_topic_with_its_partitions(
+    kafka_settings: KafkaSettings,
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from mooring.messaging.topics import contract_topics
+
+    prefix = scratch_topic_prefix("topics-cli")
+    result = subprocess.run(
+        [sys.executable, "-m", "mooring.messaging.topics", "--partitions", "2"],
+        env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+                          "KAFKA_TOPIC_PREFIX": prefix},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "22 topics in place" in result.stdout
+
+    async def described() -> list[dict[str, object]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+        await admin.start()
+        try:
+            return list(await admin.describe_topics(contract_topics(prefix)))
+        finally:
+            await admin.close()
+
+    topics = asyncio.run(described())
+    assert len(topics) == 22
+    assert all(len(t["partitions"]) == 2 for t in topics)  # type: ignore[arg-type]

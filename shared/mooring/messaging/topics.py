@@ -1,4 +1,9 @@
-"""Create every topic with explicit partitions at start-up (the broker does not auto-create)."""
+"""Create every topic with explicit partitions (the broker does not auto-create).
+
+Services do it at start in development (`KAFKA_CREATE_TOPICS`); on a shared cluster an
+administrator's job runs `python -m mooring.messaging.topics --replication-factor 3
+--min-insync-replicas 2` once, with the admin's credentials in the usual KAFKA_* variables.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ async def ensure_topics(
     partitions: int,
     request_timeout_ms: int,
     options: Mapping[str, Any] | None = None,
+    replication_factor: int = 1,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
@@ -41,7 +48,15 @@ async def ensure_topics(
         if not missing:
             return
         response = await admin.create_topics(
-            [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+            [
+                NewTopic(
+                    name=t,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs=dict(configs or {}),
+                )
+                for t in missing
+            ]
         )
         for name, code, message in getattr(response, "topic_errors", ()):
             if code not in (0, TopicAlreadyExistsError.errno):
@@ -49,3 +64,42 @@ async def ensure_topics(
         logger.info("created topics", extra={"topics": missing, "partitions": partitions})
     finally:
         await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse  # noqa: PLC0415
+    import asyncio  # noqa: PLC0415
+
+    from mooring.settings import KafkaSettings  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m mooring.messaging.topics")
+    parser.add_argument(
+        "--partitions", type=int, default=None, help="default: KAFKA_TOPIC_PARTITIONS"
+    )
+    parser.add_argument("--replication-factor", type=int, default=1)
+    parser.add_argument("--min-insync-replicas", type=int, default=None)
+    args = parser.parse_args(argv)
+    kafka = KafkaSettings()
+    configs = (
+        {"min.insync.replicas": str(args.min_insync_replicas)} if args.min_insync_replicas else {}
+    )
+    topics = contract_topics(kafka.topic_prefix)
+    asyncio.run(
+        ensure_topics(
+            kafka.bootstrap_servers,
+            topics,
+            partitions=args.partitions or kafka.topic_partitions,
+            request_timeout_ms=kafka.request_timeout_ms,
+            options=kafka.client_options(),
+            replication_factor=args.replication_factor,
+            configs=configs,
+        )
+    )
+    print(f"{len(topics)} topics in place")  # noqa: T201 - a command's report
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

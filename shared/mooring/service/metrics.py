@@ -62,5 +62,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.consumer_lag = Gauge(
+            "mooring_consumer_lag",
+            "Records of a partition not yet committed by this service's group.",
+            ["service", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "mooring_outbox_backlog",
+            "Outbox rows not yet published: waiting (to be relayed) or parked (refused).",
+            ["service", "state"],
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            "mooring_outbox_oldest_waiting_seconds",
+            "Age of the oldest outbox row waiting to be published.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.accounts = Gauge(
+            "mooring_accounts",
+            "Accounts by platform and status (exported by one service: the connector).",
+            ["service", "platform", "status"],
+            registry=self.registry,
+        )
+
     def message_outcome(self, topic: str, outcome: str) -> None:
         self.messages.labels(self.service, topic, outcome).inc()

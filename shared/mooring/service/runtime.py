@@ -34,6 +34,7 @@ from mooring.messaging.offsets import OffsetCommitter
 from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
 from mooring.messaging.topics import contract_topics, ensure_topics
+from mooring.service.gauges import GaugeReader
 from mooring.service.metrics import Metrics
 from mooring.service.scheduler import Job, JobContext, JobRun, Scheduler
 from mooring.service.settings import ServiceSettings
@@ -131,6 +132,7 @@ class ServiceRuntime(Generic[U]):
         self._subscribers: list[tuple[str, Any]] = []
         self.relay: OutboxRelay | None = None
         self._offsets = OffsetCommitter(settings.consumer.commit_interval_ms / 1000)
+        self._export_accounts = False
         self._in_flight = InFlight()
         self._delays = PartitionDelays(settings.consumer)
 
@@ -192,6 +194,10 @@ class ServiceRuntime(Generic[U]):
 
     def background(self, name: str, job: Hook) -> None:
         self._background.append((name, job))
+
+    def export_account_counts(self) -> None:
+        """Export `mooring_accounts{platform,status}`; one service per deployment should."""
+        self._export_accounts = True
 
     def on_start(self, hook: Hook) -> None:
         """Run `hook` when the process starts (before consumers, jobs or requests run)."""
@@ -280,6 +286,16 @@ class ServiceRuntime(Generic[U]):
             self._spawn(_SCHEDULER_TASK, self.scheduler.run)
         for name, job in self._background:
             self._spawn(name, job)
+        gauges = GaugeReader(
+            service=self.name,
+            engine=self.engine,
+            metrics=self.metrics,
+            consumers=lambda: list(self._subscribers),
+            outbox=True,  # shared table: every service sees the same backlog (alert on max)
+            accounts=self._export_accounts,
+            interval_s=settings.gauge_interval_s,
+        )
+        self._spawn("gauges", gauges.run)
         logger.info("service started", extra={"subscriptions": len(self._subscriptions)})
 
     async def stop(self) -> None:

@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     scheduler_enabled: bool = Field(
         default=True, description="Run scheduled jobs here (each tick runs once anyway)."
     )
+    gauge_interval_s: float = Field(
+        default=15.0, gt=0, description="How often lag, backlog and account gauges are read."
+    )
     scheduler_poll_s: float = Field(default=5.0, gt=0, description="How often ticks are checked.")
     # Either a JSON list or comma-separated; every listed token is accepted (rotation).
     service_tokens: Annotated[list[SecretStr], NoDecode] = Field(
