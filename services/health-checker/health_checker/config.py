@@ -55,7 +55,7 @@ class Settings(ServiceSettings):
 
     # -- social:check-connections ------------------------------------------------------------
     check_every_s: StrictInt = Field(
-        default=86_400, ge=60, description="Tick of social:check-connections (daily)."
+        default=86_400, ge=10, description="Tick of social:check-connections (daily)."
     )
     check_offset_s: StrictInt = Field(
         default=3 * 3600, ge=0, description="Ticks fall at the epoch plus this (03:00 UTC)."

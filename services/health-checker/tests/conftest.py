@@ -50,7 +50,13 @@ from mooring.platforms.settings import HttpSettings, PlatformSettings
 from mooring.platforms.simulator import simulator_settings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
-from mooring.testing import random_vault_settings, read_topic, scratch_topic_prefix, unique
+from mooring.testing import (
+    random_vault_settings,
+    read_topic,
+    scratch_topic_prefix,
+    temporary_database,
+    unique,
+)
 
 TOKEN = "test-service-token"
 REDIRECT = "http://127.0.0.1:1/callback"
@@ -229,8 +235,6 @@ def sim(sim_url: str) -> Sim:
 @pytest.fixture(scope="module")
 def hc_database(database_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
     """A database of this module's own: a check run plans every account in it."""
-    from mooring.testing import temporary_database  # noqa: PLC0415 - test helper
-
     with temporary_database(database_settings, "mooring_hc") as settings:
         upgrade(settings)
         yield settings
