@@ -187,6 +187,10 @@ class ServiceRuntime(Generic[U]):
         """Run `job` once per tick of `every` across all replicas; on demand by `name` too."""
         self.scheduler.add(Job(name=name, every=every, fn=job, offset=offset))
 
+    def consumed_events(self) -> dict[str, str]:
+        """Event type -> consumer group, for each subscription (the AsyncAPI document)."""
+        return {sub.model.event_type: sub.group for sub in self._subscriptions}
+
     @property
     def group(self) -> str:
         """The service's consumer group: one per environment sharing the cluster."""

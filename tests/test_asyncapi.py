@@ -1,0 +1,52 @@
+"""The committed AsyncAPI documents are the event contract per service; this fails on drift, and
+holds them to the JSON Schemas and the Kafka ACL table."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generator() -> Any:
+    spec = importlib.util.spec_from_file_location("asyncapi_gen", ROOT / "deploy/local/asyncapi.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["asyncapi_gen"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in (ROOT / "deploy/asyncapi").glob("*.json")}
+
+
+def test_every_service_has_a_committed_asyncapi_document_equal_to_its_code() -> None:
+    gen = generator()
+    drift = [
+        service
+        for service, package in gen.SERVICES.items()
+        if (gen.TARGET / f"{service}.json").read_text()
+        != gen.render(gen.document(service, package))
+    ]
+    assert not drift, f"events changed for {drift}: run `make asyncapi` and commit deploy/asyncapi/"
+
+
+def test_payloads_are_the_committed_schemas_and_consumers_hold_a_kafka_acl() -> None:
+    acls = json.loads((ROOT / "deploy/kafka/acls.json").read_text())["principals"]
+    for service, doc in documents().items():
+        assert doc["asyncapi"] == "3.0.0"
+        for channel in doc["channels"].values():
+            for message in channel["messages"].values():
+                ref = message["payload"]["$ref"]
+                assert (ROOT / "deploy/asyncapi" / ref).resolve().exists(), (service, ref)
+        consumed = {
+            op["channel"]["$ref"].rsplit("/", 1)[1]
+            for op in doc["operations"].values()
+            if op["action"] == "receive"
+        }
+        topics = {doc["channels"][c]["address"] for c in consumed}
+        assert topics <= set(acls[service]["consume"]), (service, topics)
