@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from mooring.events import (
     utcnow,
 )
 from mooring.uow import FakeUnitOfWork
-from notifier.adapters.mail import MailConnection, MailSender
+from notifier.adapters.mail import MailConnection, MailSender, OutgoingMail
 from notifier.adapters.port import (
     AbstractDeliveryRepository,
     AbstractDirectoryRepository,
@@ -43,6 +44,7 @@ from notifier.adapters.port import (
     DeliveryView,
     DigestWanted,
     FeedCursor,
+    Finished,
     NewDelivery,
     NotificationRow,
     Owner,
@@ -339,26 +341,18 @@ class FakeDeliveryRepository(AbstractDeliveryRepository):
             )
         return out
 
-    async def finish(
-        self,
-        delivery_id: uuid.UUID,
-        status: DeliveryStatus,
-        *,
-        retry_in_s: float | None = None,
-        code: int | None = None,
-        error: str | None = None,
-        recipient: str | None = None,
-    ) -> None:
-        d = self.s.deliveries[delivery_id]
-        if d.status != "sending":
-            return
-        d.status = status
-        if retry_in_s is not None:
-            d.not_before = self.s.now + timedelta(seconds=retry_in_s)
-        d.last_code, d.last_error = code, error
-        d.recipient = recipient or d.recipient
-        if status == "sent":
-            d.sent_at = self.s.now
+    async def finish(self, finished: Sequence[Finished]) -> None:
+        for f in finished:
+            d = self.s.deliveries[f.delivery_id]
+            if d.status != "sending":
+                continue
+            d.status = f.status
+            if f.retry_in_s is not None:
+                d.not_before = self.s.now + timedelta(seconds=f.retry_in_s)
+            d.last_code, d.last_error = f.code, f.error
+            d.recipient = f.recipient or d.recipient
+            if f.status == "sent":
+                d.sent_at = self.s.now
 
     def _view(self, d: _Delivery) -> DeliveryView:
         return DeliveryView(
@@ -480,11 +474,13 @@ class _FakeConnection(MailConnection):
     def broken(self) -> bool:
         return self._broken
 
-    async def send(self, message: EmailMessage) -> Attempt:
+    async def send(self, mail: OutgoingMail) -> Attempt:
         attempt = self._sender.script.pop(0) if self._sender.script else Attempt(accepted=True)
         self._sender.attempts.append(attempt)
         if attempt.accepted:
-            self._sender.sent.append(message)
+            parsed = message_from_bytes(mail.data, policy=policy.default)
+            assert isinstance(parsed, EmailMessage)  # noqa: S101 - policy.default makes one
+            self._sender.sent.append(parsed)
         elif attempt.stage != "message":
             self._broken = True
         return attempt
@@ -492,7 +488,8 @@ class _FakeConnection(MailConnection):
 
 @dataclass
 class FakeMailSender(MailSender):
-    """Accepts everything unless `script` says otherwise (one `Attempt` per send, in order)."""
+    """Accepts everything unless `script` says otherwise (one `Attempt` per send, in order);
+    what it accepted is kept parsed in `sent`."""
 
     script: list[Attempt] = field(default_factory=list)
     sent: list[EmailMessage] = field(default_factory=list)

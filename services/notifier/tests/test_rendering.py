@@ -2,6 +2,8 @@
 
 import uuid
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from notifier.adapters.port import NotificationRow
 from notifier.adapters.rendering import MailRenderer
@@ -39,7 +41,10 @@ def render(template, rows):
     mail = renderer.render(
         template, delivery_id=delivery, workspace_id=WS, recipient="owner@example.com", rows=rows
     )
-    return mail, delivery
+    assert (mail.sender, mail.recipient) == ("notifications@mooring.test", "owner@example.com")
+    parsed = message_from_bytes(mail.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed, delivery
 
 
 def test_a_disconnect_mail_has_both_bodies_and_a_reconnect_button():
@@ -88,3 +93,11 @@ def test_grouped_post_failures_list_the_posts_kept_and_count_the_rest():
     assert "5 posts could not be published to X. Last error: e2" in text
     assert "- Post p0: e0" in text
     assert "...and 2 more." in text
+
+
+def test_a_name_outside_ascii_survives_in_the_subject_and_the_bodies():
+    note = row(label="Café Zürich", platform="threads", platform_name="Threads")
+    mail, _ = render("account_disconnected", [note])
+    assert mail["Subject"] == "Threads account needs to be reconnected"
+    assert 'Threads "Café Zürich" stopped working' in mail.get_body(("plain",)).get_content()
+    assert "Café Zürich" in mail.get_body(("html",)).get_content()

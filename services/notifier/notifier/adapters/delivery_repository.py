@@ -20,6 +20,7 @@ from notifier.adapters.port import (
     ClaimedDelivery,
     DeliveryView,
     DigestWanted,
+    Finished,
     NewDelivery,
 )
 from notifier.adapters.tables import deliveries, notifications, owners
@@ -92,16 +93,19 @@ RETURNING d.id, d.workspace_id, d.template, d.attempts, d.created_at,
           clock_timestamp() AS claimed_at
 """)
 _FINISH = text("""
-UPDATE notifier_deliveries SET
-  status = :status,
-  not_before = CASE WHEN CAST(:retry_in_s AS float8) IS NULL THEN not_before
-                    ELSE clock_timestamp() + make_interval(secs => :retry_in_s) END,
-  last_code = :code,
-  last_error = :error,
-  recipient = coalesce(:recipient, recipient),
-  sent_at = CASE WHEN :status = 'sent' THEN clock_timestamp() ELSE sent_at END,
+UPDATE notifier_deliveries AS d SET
+  status = v.status,
+  not_before = CASE WHEN v.retry_in_s IS NULL THEN d.not_before
+                    ELSE clock_timestamp() + make_interval(secs => v.retry_in_s) END,
+  last_code = v.code,
+  last_error = v.error,
+  recipient = coalesce(v.recipient, d.recipient),
+  sent_at = CASE WHEN v.status = 'sent' THEN clock_timestamp() ELSE d.sent_at END,
   updated_at = clock_timestamp()
-WHERE id = :id AND status = 'sending'
+FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:retries AS float8[]),
+            CAST(:codes AS int[]), CAST(:errors AS text[]), CAST(:recipients AS text[]))
+  AS v(id, status, retry_in_s, code, error, recipient)
+WHERE d.id = v.id AND d.status = 'sending'
 """)
 _RETRY = text("""
 UPDATE notifier_deliveries SET status = 'pending', not_before = clock_timestamp(),
@@ -215,25 +219,18 @@ class DeliveryRepository(AbstractDeliveryRepository):
             for row in claimed
         ]
 
-    async def finish(
-        self,
-        delivery_id: uuid.UUID,
-        status: DeliveryStatus,
-        *,
-        retry_in_s: float | None = None,
-        code: int | None = None,
-        error: str | None = None,
-        recipient: str | None = None,
-    ) -> None:
+    async def finish(self, finished: Sequence[Finished]) -> None:
+        if not finished:
+            return
         await self.session.execute(
             _FINISH,
             {
-                "id": delivery_id,
-                "status": status,
-                "retry_in_s": retry_in_s,
-                "code": code,
-                "error": error,
-                "recipient": recipient,
+                "ids": [f.delivery_id for f in finished],
+                "statuses": [f.status for f in finished],
+                "retries": [f.retry_in_s for f in finished],
+                "codes": [f.code for f in finished],
+                "errors": [f.error for f in finished],
+                "recipients": [f.recipient for f in finished],
             },
         )
 

@@ -3,6 +3,8 @@
 A `MailSender` opens a `MailConnection` per round of claimed deliveries; the connection sends
 them one after another over one SMTP session and reports each attempt as an `Attempt` (never
 raises for a refusal or an outage): the domain decides what an attempt means for the delivery.
+A mail travels as `OutgoingMail`: the envelope and the message already serialised (by the
+renderer, once), so nothing is parsed or flattened again on the way out.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
@@ -21,7 +22,7 @@ from pydantic import SecretStr
 from mooring.logs import redact
 from notifier.domain.deliveries import Attempt, Stage
 
-__all__ = ["MailConnection", "MailSender", "SmtpSender", "SmtpSettings"]
+__all__ = ["MailConnection", "MailSender", "OutgoingMail", "SmtpSender", "SmtpSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +30,19 @@ _MAX_ERROR = 500
 _SESSION_CODES = frozenset({530, 534, 535, 538})
 
 
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One message ready for SMTP: envelope sender and recipient, and the RFC 5322 bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
 class MailConnection(abc.ABC):
     @abc.abstractmethod
-    async def send(self, message: EmailMessage) -> Attempt:
-        """Hand `message` to the server; what came of it."""
+    async def send(self, mail: OutgoingMail) -> Attempt:
+        """Hand `mail` to the server; what came of it."""
 
     @property
     @abc.abstractmethod
@@ -107,13 +117,13 @@ class _SmtpConnection(MailConnection):
         await client.connect()
         return client
 
-    async def send(self, message: EmailMessage) -> Attempt:
+    async def send(self, mail: OutgoingMail) -> Attempt:
         if self._broken:
             return Attempt(accepted=False, stage="connect", error="connection lost this round")
         try:
             if self._client is None:
                 self._client = await self._open()
-            await self._client.send_message(message)
+            await self._client.sendmail(mail.sender, [mail.recipient], mail.data)
         except ValueError as exc:  # an address or header the message cannot carry
             return Attempt(accepted=False, stage="local", error=_error(exc))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

@@ -27,6 +27,7 @@ __all__ = [
     "DeliveryView",
     "DigestWanted",
     "FeedCursor",
+    "Finished",
     "NewDelivery",
     "NotificationRow",
     "Owner",
@@ -100,6 +101,18 @@ class ClaimedDelivery:
     claimed_at: datetime
     recipient: str | None
     notifications: list[NotificationRow]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What an attempt (or a decision not to send) came to, for one claimed delivery."""
+
+    delivery_id: uuid.UUID
+    status: DeliveryStatus
+    retry_in_s: float | None = None
+    code: int | None = None
+    error: str | None = None
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,17 +227,8 @@ class AbstractDeliveryRepository(abc.ABC):
         worker holds; they are `sending` until `lease_s` from now."""
 
     @abc.abstractmethod
-    async def finish(
-        self,
-        delivery_id: uuid.UUID,
-        status: DeliveryStatus,
-        *,
-        retry_in_s: float | None = None,
-        code: int | None = None,
-        error: str | None = None,
-        recipient: str | None = None,
-    ) -> None:
-        """Record an attempt's outcome on a claimed delivery."""
+    async def finish(self, finished: Sequence[Finished]) -> None:
+        """Record outcomes on claimed deliveries (rows no longer `sending` are left alone)."""
 
     @abc.abstractmethod
     async def view(

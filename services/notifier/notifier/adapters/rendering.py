@@ -5,20 +5,28 @@ text already cleaned) and links built from the settings' templates with UUIDs; a
 keeps a display name like `<script>` inert in the HTML part. The `Message-ID` is derived from
 the delivery id, so a mail sent twice (a worker that died after the server accepted it) can be
 recognised as the same mail by the receiving side.
+
+The message is built with the `email` package's classic MIME classes and serialised once, here:
+the modern `EmailMessage` API parses every header through its registry and was most of the CPU
+an e-mail cost (about 4 ms, twice what the SMTP exchange itself takes). Bodies are UTF-8 in
+quoted-printable, readable as they are in the .eml files `make run` writes.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from notifier.adapters.mail import OutgoingMail
 from notifier.adapters.port import NotificationRow
 from notifier.domain.kinds import Template
 from notifier.domain.links import Links
@@ -27,6 +35,13 @@ from notifier.domain.texts import account_label, digest_subject, reason_text, su
 __all__ = ["MailRenderer"]
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _utf8_qp() -> Charset:
+    charset = Charset("utf-8")
+    charset.header_encoding = QP
+    charset.body_encoding = QP
+    return charset
 
 
 def _item(row: NotificationRow, links: Links) -> dict[str, Any]:
@@ -46,10 +61,17 @@ def _item(row: NotificationRow, links: Links) -> dict[str, Any]:
     }
 
 
+def _header(value: str, charset: Charset) -> str:
+    """A header value as written: RFC 2047-encoded when it is not plain ASCII."""
+    return value if value.isascii() else Header(value, charset).encode()
+
+
 class MailRenderer:
     def __init__(self, links: Links, sender: str, *, domain: str = "notifier.mooring") -> None:
         self._links = links
-        self._sender = sender
+        name, self._sender_address = parseaddr(sender)
+        self._charset = _utf8_qp()
+        self._from = formataddr((name, self._sender_address), charset="utf-8")
         self._domain = domain
         self._env = Environment(
             loader=FileSystemLoader(_TEMPLATES),
@@ -68,8 +90,8 @@ class MailRenderer:
         workspace_id: uuid.UUID,
         recipient: str,
         rows: Sequence[NotificationRow],
-    ) -> EmailMessage:
-        """The message for `rows` (one notification, or a digest's several)."""
+    ) -> OutgoingMail:
+        """The mail for `rows` (one notification, or a digest's several)."""
         items = [_item(row, self._links) for row in rows]
         if template == "connections_digest":
             title = digest_subject([row.data for row in rows])
@@ -82,16 +104,19 @@ class MailRenderer:
             "accounts_url": self._links.accounts_url(workspace_id),
             "preferences_url": self._links.preferences_url(workspace_id),
         }
-        message = EmailMessage()
-        message["Subject"] = title
-        message["From"] = self._sender
         _, address = parseaddr(recipient)
-        message["To"] = Address(addr_spec=address)
+        message = MIMEMultipart("alternative")
+        message["Subject"] = _header(title, self._charset)
+        message["From"] = self._from
+        message["To"] = address
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = f"<{delivery_id}@{self._domain}>"
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
-        message.set_content(self._env.get_template(f"{template}.txt").render(context))
-        message.add_alternative(
-            self._env.get_template(f"{template}.html").render(context), subtype="html"
-        )
-        return message
+        for subtype in ("plain", "html"):
+            part = MIMENonMultipart("text", subtype)
+            suffix = "txt" if subtype == "plain" else "html"
+            part.set_payload(
+                self._env.get_template(f"{template}.{suffix}").render(context), self._charset
+            )
+            message.attach(part)
+        return OutgoingMail(self._sender_address, address, message.as_bytes())

@@ -2,11 +2,12 @@
 
 Every replica runs `senders` workers; they share the queue through `FOR UPDATE SKIP LOCKED`,
 so each e-mail is claimed by one of them. A claim is its own short transaction (the row becomes
-`sending` with a lease); the SMTP session runs outside any transaction; each outcome is then
-committed on its own, so a crash loses at most the e-mail in flight, which the lease hands to
-another worker later (delivery is at-least-once; the Message-ID lets the receiving side see a
-repeat as the same mail). What an attempt means (sent, retry after a back-off, failed for good)
-is `domain.deliveries.decide`.
+`sending` with a lease); the SMTP session runs outside any transaction; outcomes are committed
+`record_every` at a time (one transaction for several mails). A worker that dies leaves its
+rows to the lease, which hands them to another worker later: delivery is at-least-once, a crash
+repeats at most the mails whose outcome was not yet recorded, and their Message-ID lets the
+receiving side recognise a repeat. What an attempt means (sent, retry after a back-off, failed
+for good) is `domain.deliveries.decide`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from notifier.adapters.mail import MailConnection, MailSender
-from notifier.adapters.port import ClaimedDelivery, DeliveryView
+from notifier.adapters.port import ClaimedDelivery, DeliveryView, Finished
 from notifier.adapters.rendering import MailRenderer
-from notifier.domain.deliveries import Outcome, RetryPolicy, decide
+from notifier.domain.deliveries import Attempt, Outcome, RetryPolicy, decide
 from notifier.domain.errors import DeliveryNotFoundError, DeliveryNotRetryableError
 from notifier.domain.incidents import DeliveryStatus
 from notifier.service_layer.unit_of_work import AbstractNotifierUnitOfWork
@@ -48,6 +49,7 @@ class DeliveryWorker:
     batch: int = 50
     lease_s: float = 300.0
     poll_s: float = 1.0
+    record_every: int = 10
     on_outcome: Callable[[str], None] = _ignore
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
@@ -77,103 +79,93 @@ class DeliveryWorker:
         if not claimed:
             return 0
         started = time.monotonic()
-        async with self.sender.connect() as connection:
-            for delivery in claimed:
-                if time.monotonic() - started > self.lease_s / 2:
-                    # Past half the lease: hand the rest back before another worker may take
-                    # them over while we would still be sending.
-                    await self._finish(delivery, Outcome("pending", retry_in=None))
-                    continue
-                if connection.broken:
-                    # The server went away earlier in this round: the rest waits its back-off
-                    # instead of each timing out in turn.
-                    wait = self.policy.delay(delivery.attempts)
-                    await self._finish(
-                        delivery,
-                        Outcome("pending", retry_in=wait),
-                        error="not tried: the SMTP connection failed earlier in the round",
-                    )
-                    continue
-                await self._deliver(connection, delivery)
+        done: list[Finished] = []
+        try:
+            async with self.sender.connect() as connection:
+                for delivery in claimed:
+                    done.append(await self._attempt(connection, delivery, started))
+                    if len(done) >= self.record_every:
+                        await self._record(done)
+                        done = []
+        finally:
+            await self._record(done)
         return len(claimed)
 
-    async def _deliver(self, connection: MailConnection, delivery: ClaimedDelivery) -> None:
+    async def _attempt(
+        self, connection: MailConnection, delivery: ClaimedDelivery, started: float
+    ) -> Finished:
+        if time.monotonic() - started > self.lease_s / 2:
+            # Past half the lease: hand it back before another worker may take it over while
+            # we would still be sending.
+            return Finished(delivery.id, "pending", retry_in_s=0.0)
+        if connection.broken:
+            # The server went away earlier in this round: the rest waits its back-off instead
+            # of each timing out in turn.
+            return Finished(
+                delivery.id,
+                "pending",
+                retry_in_s=self.policy.delay(delivery.attempts).total_seconds(),
+                error="not tried: the SMTP connection failed earlier in the round",
+            )
         rows = delivery.notifications
         if delivery.template in _RESOLVABLE:
             rows = [r for r in rows if r.resolved_at is None]
         if not rows:
-            await self._finish(delivery, _Parked("superseded"))
-            return
+            return Finished(delivery.id, "superseded")
         if delivery.recipient is None:
-            await self._finish(delivery, _Parked("held"))
-            return
-        message = self.renderer.render(
+            return Finished(delivery.id, "held")
+        mail = self.renderer.render(
             delivery.template,
             delivery_id=delivery.id,
             workspace_id=delivery.workspace_id,
             recipient=delivery.recipient,
             rows=rows,
         )
-        attempt = await connection.send(message)
+        attempt = await connection.send(mail)
         outcome = decide(
             attempt,
             attempts=delivery.attempts,
             age=delivery.claimed_at - delivery.created_at,
             policy=self.policy,
         )
-        log = {
-            "delivery_id": str(delivery.id),
-            "template": delivery.template,
-            "attempts": delivery.attempts,
-            "stage": attempt.stage,
-            "code": attempt.code,
-        }
-        if outcome.status == "failed":
-            logger.error(
-                "e-mail not delivered", extra=log | {"why": outcome.reason, "error": attempt.error}
-            )
-        elif outcome.status == "pending":
-            level = logging.ERROR if attempt.stage == "session" else logging.WARNING
-            logger.log(level, "e-mail delayed", extra=log | {"error": attempt.error})
-        await self._finish(
-            delivery,
-            outcome,
+        _log(delivery, attempt, outcome)
+        return Finished(
+            delivery.id,
+            outcome.status,
+            retry_in_s=outcome.retry_in.total_seconds() if outcome.retry_in else None,
             code=attempt.code,
             error=attempt.error,
             recipient=delivery.recipient if attempt.accepted else None,
         )
 
-    async def _finish(
-        self,
-        delivery: ClaimedDelivery,
-        outcome: Outcome | _Parked,
-        *,
-        code: int | None = None,
-        error: str | None = None,
-        recipient: str | None = None,
-    ) -> None:
-        retry = outcome.retry_in.total_seconds() if outcome.retry_in is not None else None
-        if outcome.status == "pending" and retry is None:
-            retry = 0.0
+    async def _record(self, done: list[Finished]) -> None:
+        """Outcomes a few at a time: one transaction for several mails (a crash resends at
+        most `record_every` of them, which their Message-ID lets a receiver recognise)."""
+        if not done:
+            return
         async with self.uow() as uow:
-            await uow.deliveries.finish(
-                delivery.id,
-                outcome.status,
-                retry_in_s=retry,
-                code=code,
-                error=error,
-                recipient=recipient,
-            )
+            await uow.deliveries.finish(done)
             await uow.commit()
-        self.on_outcome(outcome.status)
+        for finished in done:
+            self.on_outcome(finished.status)
 
 
-@dataclass(frozen=True)
-class _Parked:
-    """Outcomes the worker decides without sending: superseded, or held (no owner)."""
-
-    status: DeliveryStatus
-    retry_in: None = None
+def _log(delivery: ClaimedDelivery, attempt: Attempt, outcome: Outcome) -> None:
+    if outcome.status == "sent":
+        return
+    fields = {
+        "delivery_id": str(delivery.id),
+        "template": delivery.template,
+        "attempts": delivery.attempts,
+        "stage": attempt.stage,
+        "code": attempt.code,
+        "error": attempt.error,
+    }
+    if outcome.status == "failed":
+        logger.error("e-mail not delivered", extra=fields | {"why": outcome.reason})
+    else:
+        level = logging.ERROR if attempt.stage == "session" else logging.WARNING
+        logger.log(level, "e-mail delayed", extra=fields)
 
 
 @dataclass(frozen=True, kw_only=True)
