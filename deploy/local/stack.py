@@ -99,6 +99,7 @@ class Kafka:
     port: int = KAFKA_PORT
     controller_port: int = KAFKA_CONTROLLER_PORT
     secure: bool = False
+    external_allowed: bool = True  # KAFKA_BOOTSTRAP_SERVERS set: use that broker instead
 
     @property
     def bootstrap(self) -> str:
@@ -289,7 +290,7 @@ class Kafka:
         ]  # fmt: skip
 
     def start(self) -> None:
-        if EXTERNAL_KAFKA and not self.secure:
+        if EXTERNAL_KAFKA and self.external_allowed:
             log("KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka as is")
             wait_kafka(EXTERNAL_KAFKA)
             return
@@ -423,13 +424,19 @@ def traversable_by_others(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class Postgres:
+    """The development server; `name` and `port` make a second one (the failure tests')."""
+
+    name: str = "pg"
+    port: int = PG_PORT
+    external_allowed: bool = True  # DATABASE_URL set: use that server instead of this one
+
     @property
     def home(self) -> Path:
         if os.geteuid() != 0 or traversable_by_others(RUN):
-            return RUN / "pg"
+            return RUN / self.name
         # As root the server runs as an unprivileged user, who may not be able to reach this
         # checkout (say, under /root); its data lives where that user can, one folder per checkout.
-        return shared_pg() / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10] / "pg"
+        return shared_pg() / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10] / self.name
 
     @property
     def data(self) -> Path:
@@ -437,7 +444,7 @@ class Postgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/{PG_DATABASE}"
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     @staticmethod
     def bin_dir() -> Path:
@@ -496,7 +503,7 @@ class Postgres:
         return result.returncode == 0
 
     def start(self) -> None:
-        if os.environ.get("DATABASE_URL"):
+        if os.environ.get("DATABASE_URL") and self.external_allowed:
             log("DATABASE_URL is set: using that PostgreSQL as is")
             wait_postgres(os.environ["DATABASE_URL"])
             return
@@ -514,11 +521,11 @@ class Postgres:
                 stdout=subprocess.DEVNULL,
             )  # fmt: skip
         if self.running():
-            log(f"postgres already running on 127.0.0.1:{PG_PORT}")
+            log(f"postgres already running on 127.0.0.1:{self.port}")
         else:
-            refuse_if_taken(PG_PORT, "MOORING_PG_PORT")
+            refuse_if_taken(self.port, "MOORING_self.port")
             options = (
-                f"-h 127.0.0.1 -p {PG_PORT} -k {self.home} "
+                f"-h 127.0.0.1 -p {self.port} -k {self.home} "
                 "-c max_connections=300 -c fsync=off -c synchronous_commit=off "
                 "-c full_page_writes=off"
             )
@@ -530,14 +537,14 @@ class Postgres:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )  # fmt: skip
-            log(f"postgres started on 127.0.0.1:{PG_PORT}")
+            log(f"postgres started on 127.0.0.1:{self.port}")
         self.ensure_database()
         wait_postgres(self.url)
 
     def ensure_database(self) -> None:
         import psycopg  # noqa: PLC0415 - venv-only import
 
-        admin = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
@@ -546,7 +553,7 @@ class Postgres:
                 conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
 
     def stop(self) -> None:
-        if os.environ.get("DATABASE_URL"):
+        if os.environ.get("DATABASE_URL") and self.external_allowed:
             log("DATABASE_URL is set: not stopping a server this launcher did not start")
             return
         if not self.running():
@@ -588,20 +595,36 @@ def env_lines() -> list[str]:
     return [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"DATABASE_URL={database_url}"]
 
 
+# A broker and a server of their own for the failure tests, which stop and restart them.
+FAILURE_KAFKA = Kafka(
+    home=RUN / "kafka-failures",
+    port=int(os.environ.get("MOORING_FAILURE_KAFKA_PORT", "19096")),
+    controller_port=int(os.environ.get("MOORING_FAILURE_KAFKA_CONTROLLER_PORT", "19097")),
+    external_allowed=False,
+)
+FAILURE_POSTGRES = Postgres(
+    name="pg-failures",
+    port=int(os.environ.get("MOORING_FAILURE_PG_PORT", "55433")),
+    external_allowed=False,
+)
 SECURE_KAFKA = Kafka(
     home=RUN / "kafka-secure",
     port=SECURE_KAFKA_PORT,
     controller_port=SECURE_KAFKA_CONTROLLER_PORT,
     secure=True,
+    external_allowed=False,
 )
 
 
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     kafka, postgres = Kafka(), Postgres()
-    if command == "start" and argv[2:] == ["kafka-secure"]:
+    extra = {"kafka-secure": SECURE_KAFKA, "failures-kafka": FAILURE_KAFKA,
+             "failures-postgres": FAILURE_POSTGRES}  # fmt: skip
+    if command in ("start", "stop") and len(argv) == 3 and argv[2] in extra:
         RUN.mkdir(exist_ok=True)
-        SECURE_KAFKA.start()
+        component = extra[argv[2]]
+        component.start() if command == "start" else component.stop()
     elif command == "start":
         RUN.mkdir(exist_ok=True)
         postgres.start()
@@ -615,8 +638,7 @@ def main(argv: list[str]) -> int:
             kafka.stop()
         if "postgres" in only:
             postgres.stop()
-        if "kafka-secure" in only:
-            SECURE_KAFKA.stop()
+
     elif command == "status":
         kafka_pid = kafka.pid()
         kafka_state = f"running pid {kafka_pid}" if kafka_pid else "stopped"
@@ -624,8 +646,10 @@ def main(argv: list[str]) -> int:
         external = bool(os.environ.get("DATABASE_URL"))
         pg_state = "external" if external else ("running" if postgres.running() else "stopped")
         print(f"postgres: {pg_state}")
-        secure_pid = SECURE_KAFKA.pid()
-        print(f"kafka-secure: {f'running pid {secure_pid}' if secure_pid else 'stopped'}")
+        for label, broker in (("kafka-secure", SECURE_KAFKA), ("failures-kafka", FAILURE_KAFKA)):
+            pid = broker.pid()
+            print(f"{label}: {f'running pid {pid}' if pid else 'stopped'}")
+        print(f"failures-postgres: {'running' if FAILURE_POSTGRES.running() else 'stopped'}")
     elif command == "env":
         print("\n".join(env_lines()))
     else:
