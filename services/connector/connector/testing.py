@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connector.adapters.port import AbstractSessionRepository, StartCount
+from connector.adapters.port import AbstractSessionRepository, StartCount, Started
 from connector.domain.sessions import ConnectSession, NewSession, StateLookup
 from connector.service_layer.unit_of_work import AbstractConnectorUnitOfWork
 from mooring.accounts import Account
@@ -85,6 +85,14 @@ class FakeSessionRepository(AbstractSessionRepository):
         self.rows[new.id] = session
         self.digests[new.state_digest] = new.id
         return session
+
+    async def count_and_add(
+        self, new: NewSession, ttl: timedelta, *, window: timedelta, limit: int
+    ) -> Started:
+        count = await self.count_start(new.workspace_id, window)
+        if count.count > limit:
+            return Started(count, None)
+        return Started(count, await self.add(new, ttl))
 
     async def consume(self, state_digest: bytes) -> StateLookup:
         session_id = self.digests.get(state_digest)

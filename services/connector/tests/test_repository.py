@@ -184,3 +184,37 @@ async def test_the_purge_wipes_expired_secrets_then_deletes_old_sessions(uow, en
     assert rows[fresh.id] is not None
     assert rows[expired.id] is None
     assert ancient.id not in rows
+
+
+async def test_count_and_add_stores_the_session_only_within_the_limit(uow, engine):
+    ws = uuid.uuid4()
+
+    async def start_one():
+        new = NewSession(
+            id=uuid.uuid4(),
+            state_digest=state_digest(new_state()),
+            workspace_id=ws,
+            user_id="u1",
+            platform="x",
+            redirect_url="http://127.0.0.1/x",
+        )
+        async with uow() as unit:
+            started = await unit.sessions.count_and_add(
+                new, TTL, window=timedelta(seconds=60), limit=3
+            )
+            await unit.commit()
+        return started
+
+    results = await asyncio.gather(*(start_one() for _ in range(5)))
+    assert sorted(r.count.count for r in results) == [1, 2, 3, 4, 5]
+    assert sum(r.session is not None for r in results) == 3
+    stored = [r.session for r in results if r.session is not None]
+    assert all(s.expires_at - s.created_at == TTL for s in stored)
+    async with engine.connect() as conn:
+        count = (
+            await conn.execute(
+                text("SELECT count(*) FROM connector_sessions WHERE workspace_id = :ws"),
+                {"ws": ws},
+            )
+        ).scalar_one()
+    assert count == 3

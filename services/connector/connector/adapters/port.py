@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from connector.domain.sessions import ConnectSession, NewSession, StateLookup
 
-__all__ = ["AbstractSessionRepository", "StartCount"]
+__all__ = ["AbstractSessionRepository", "StartCount", "Started"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,14 @@ class StartCount:
     now: datetime
 
 
+@dataclass(frozen=True)
+class Started:
+    """A counted start, and its session unless the count went past `limit` (then none)."""
+
+    count: StartCount
+    session: ConnectSession | None
+
+
 class AbstractSessionRepository(abc.ABC):
     @abc.abstractmethod
     async def count_start(self, workspace_id: uuid.UUID, window: timedelta) -> StartCount:
@@ -34,6 +42,12 @@ class AbstractSessionRepository(abc.ABC):
     @abc.abstractmethod
     async def add(self, new: NewSession, ttl: timedelta) -> ConnectSession:
         """Store a started session, expiring `ttl` from now."""
+
+    @abc.abstractmethod
+    async def count_and_add(
+        self, new: NewSession, ttl: timedelta, *, window: timedelta, limit: int
+    ) -> Started:
+        """`count_start` and, within `limit`, `add`: one statement, the hot path of a start."""
 
     @abc.abstractmethod
     async def consume(self, state_digest: bytes) -> StateLookup:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connector.adapters.port import AbstractSessionRepository, StartCount
+from connector.adapters.port import AbstractSessionRepository, StartCount, Started
 from connector.domain.sessions import (
     ConnectSession,
     NewSession,
@@ -55,6 +55,34 @@ SELECT :id, :digest, :ws, :user_id, :platform, :redirect_url, :reconnect, :servi
   'pending', :sealed, db.t, db.t + make_interval(secs => :ttl_s), db.t
 FROM (SELECT clock_timestamp() AS t) AS db
 RETURNING created_at, expires_at, clock_timestamp() AS read_at
+""")
+
+# The start's hot path in one round trip: count the start in the workspace's window, and store
+# the session only when the count is within the limit.
+_COUNT_AND_ADD = text("""
+WITH counted AS (
+  INSERT INTO connector_start_windows AS w (workspace_id, window_started_at, starts)
+  VALUES (:ws, clock_timestamp(), 1)
+  ON CONFLICT (workspace_id) DO UPDATE SET
+    window_started_at = CASE
+      WHEN w.window_started_at <= clock_timestamp() - make_interval(secs => :window_s)
+      THEN clock_timestamp() ELSE w.window_started_at END,
+    starts = CASE
+      WHEN w.window_started_at <= clock_timestamp() - make_interval(secs => :window_s)
+      THEN 1 ELSE w.starts + 1 END
+  RETURNING starts, window_started_at, clock_timestamp() AS now
+), added AS (
+  INSERT INTO connector_sessions
+    (id, state_digest, workspace_id, user_id, platform, redirect_url, reconnect_account_id,
+     service_url, status, sealed, created_at, expires_at, updated_at)
+  SELECT :id, :digest, :ws, :user_id, :platform, :redirect_url, :reconnect, :service_url,
+    'pending', :sealed, counted.now, counted.now + make_interval(secs => :ttl_s), counted.now
+  FROM counted WHERE counted.starts <= :limit
+  RETURNING created_at, expires_at
+)
+SELECT counted.starts, counted.window_started_at, counted.now,
+  added.created_at, added.expires_at
+FROM counted LEFT JOIN added ON true
 """)
 
 _CONSUME = text("""
@@ -116,37 +144,32 @@ class SessionRepository(AbstractSessionRepository):
         return StartCount(row.starts, row.window_started_at, row.now)
 
     async def add(self, new: NewSession, ttl: timedelta) -> ConnectSession:
-        row = (
-            await self._session.execute(
-                _ADD,
-                {
-                    "id": new.id,
-                    "digest": new.state_digest,
-                    "ws": new.workspace_id,
-                    "user_id": new.user_id,
-                    "platform": new.platform,
-                    "redirect_url": new.redirect_url,
-                    "reconnect": new.reconnect_account_id,
-                    "service_url": new.service_url,
-                    "sealed": self._seal(new.id, new.secrets),
-                    "ttl_s": ttl.total_seconds(),
-                },
-            )
-        ).one()
-        return ConnectSession(
-            id=new.id,
-            workspace_id=new.workspace_id,
-            user_id=new.user_id,
-            platform=new.platform,
-            redirect_url=new.redirect_url,
-            status="pending",
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            read_at=row.read_at,
-            reconnect_account_id=new.reconnect_account_id,
-            service_url=new.service_url,
-            secrets=new.secrets,
-        )
+        row = (await self._session.execute(_ADD, self._new_row(new, ttl))).one()
+        return _started(new, row.created_at, row.expires_at, row.read_at)
+
+    async def count_and_add(
+        self, new: NewSession, ttl: timedelta, *, window: timedelta, limit: int
+    ) -> Started:
+        params = self._new_row(new, ttl) | {"window_s": window.total_seconds(), "limit": limit}
+        row = (await self._session.execute(_COUNT_AND_ADD, params)).one()
+        count = StartCount(row.starts, row.window_started_at, row.now)
+        if row.created_at is None:
+            return Started(count, None)
+        return Started(count, _started(new, row.created_at, row.expires_at, row.now))
+
+    def _new_row(self, new: NewSession, ttl: timedelta) -> dict[str, Any]:
+        return {
+            "id": new.id,
+            "digest": new.state_digest,
+            "ws": new.workspace_id,
+            "user_id": new.user_id,
+            "platform": new.platform,
+            "redirect_url": new.redirect_url,
+            "reconnect": new.reconnect_account_id,
+            "service_url": new.service_url,
+            "sealed": self._seal(new.id, new.secrets),
+            "ttl_s": ttl.total_seconds(),
+        }
 
     async def consume(self, state_digest: bytes) -> StateLookup:
         row = (await self._session.execute(_CONSUME, {"digest": state_digest})).one_or_none()
@@ -225,6 +248,25 @@ class SessionRepository(AbstractSessionRepository):
             error=m["error"],
             secrets=secrets,
         )
+
+
+def _started(
+    new: NewSession, created_at: datetime, expires_at: datetime, read_at: datetime
+) -> ConnectSession:
+    return ConnectSession(
+        id=new.id,
+        workspace_id=new.workspace_id,
+        user_id=new.user_id,
+        platform=new.platform,
+        redirect_url=new.redirect_url,
+        status="pending",
+        created_at=created_at,
+        expires_at=expires_at,
+        read_at=read_at,
+        reconnect_account_id=new.reconnect_account_id,
+        service_url=new.service_url,
+        secrets=new.secrets,
+    )
 
 
 def _rowcount(result: Any) -> int:

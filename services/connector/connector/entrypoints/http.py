@@ -157,7 +157,7 @@ def _connection_routes(
         outcomes(body.platform, "started")
         return ConnectionStartedOut.of(started)
 
-    @router.get("/connections/{connection_id}", dependencies=[reader], responses=_READ)
+    @router.get("/connections/{connection_id:uuid}", dependencies=[reader], responses=_READ)
     async def connection(workspace_id: uuid.UUID, connection_id: uuid.UUID) -> ConnectionOut:
         """The connection's status and, while selecting, its candidates (never a token)."""
         with domain_errors():
@@ -165,7 +165,7 @@ def _connection_routes(
         return ConnectionOut.of(view)
 
     @router.post(
-        "/connections/{connection_id}/selection",
+        "/connections/{connection_id:uuid}/selection",
         status_code=status.HTTP_201_CREATED,
         dependencies=[manager],
         responses=_MANAGE | _402 | _409 | _410 | _503,
@@ -239,12 +239,12 @@ def _account_routes(
             next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
         )
 
-    @router.get("/accounts/{account_id}", dependencies=[reader], responses=_READ)
+    @router.get("/accounts/{account_id:uuid}", dependencies=[reader], responses=_READ)
     async def get_account(workspace_id: uuid.UUID, account_id: uuid.UUID) -> AccountOut:
         with domain_errors():
             return AccountOut.of(await registry.get(workspace_id, account_id))
 
-    @router.patch("/accounts/{account_id}", dependencies=[manager], responses=_MANAGE)
+    @router.patch("/accounts/{account_id:uuid}", dependencies=[manager], responses=_MANAGE)
     async def patch_account(
         workspace_id: uuid.UUID, account_id: uuid.UUID, body: AccountPatch
     ) -> AccountOut:
@@ -253,7 +253,7 @@ def _account_routes(
             return AccountOut.of(await registry.set_active(workspace_id, account_id, body.active))
 
     @router.delete(
-        "/accounts/{account_id}",
+        "/accounts/{account_id:uuid}",
         status_code=status.HTTP_204_NO_CONTENT,
         dependencies=[manager],
         responses=_MANAGE,

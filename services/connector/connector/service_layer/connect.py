@@ -58,7 +58,7 @@ from connector.service_layer.limits import count_start
 from connector.service_layer.unit_of_work import AbstractConnectorUnitOfWork
 from mooring.billing import BillingUnavailable, PlanLimitReached
 from mooring.platforms import PlatformError, get_description
-from mooring.platforms.descriptions import AccountType
+from mooring.platforms.descriptions import AccountType, AuthMethod
 from mooring.platforms.results import Candidate, TokenSet
 
 __all__ = ["ConnectFlows", "ConnectionView", "Landing", "StartRequest", "Started", "error_code"]
@@ -144,23 +144,18 @@ class ConnectFlows:
     # -- start --------------------------------------------------------------------------------
 
     async def start(self, request: StartRequest) -> Started:
+        """Checks first, then one statement counts the start and stores the session.
+
+        Mastodon's start talks to the instance (app registration), so its start is counted
+        before that, in a transaction of its own: a flood of starts is refused before it
+        reaches anyone's instance. The others build their URL locally and count at the end.
+        """
         description = get_description(request.platform)
-        if request.platform == "bluesky":
-            raise InvalidConnectRequestError(
-                "app-password-platform",
-                "Bluesky connects with a handle and an app password: "
-                "POST /v1/workspaces/{workspace_id}/accounts/bluesky",
-            )
-        if request.platform == "mastodon" and not request.instance_url:
-            raise InvalidConnectRequestError(
-                "instance-required", "Mastodon needs instance_url (e.g. https://mastodon.social)"
-            )
-        if request.platform != "mastodon" and request.instance_url:
-            raise InvalidConnectRequestError(
-                "instance-not-applicable", "instance_url is only for mastodon"
-            )
+        self._check_fields(request)
         redirect_url = self.redirects.check(request.redirect_url)
-        await count_start(self.uow, self.start_window, request.workspace_id)
+        reaches_out = description.auth_method is AuthMethod.PER_INSTANCE_OAUTH2
+        if reaches_out:
+            await count_start(self.uow, self.start_window, request.workspace_id)
         if request.reconnect_account_id is not None:
             await self._check_reconnect(request)
         else:
@@ -183,9 +178,39 @@ class ConnectFlows:
             secrets=SessionSecrets(code_verifier=authorization.code_verifier),
         )
         async with self.uow() as uow:
-            session = await uow.sessions.add(new, self.state_ttl)
+            if reaches_out:
+                session = await uow.sessions.add(new, self.state_ttl)
+            else:
+                window = self.start_window
+                counted = await uow.sessions.count_and_add(
+                    new,
+                    self.state_ttl,
+                    window=timedelta(seconds=window.window_s),
+                    limit=window.limit,
+                )
+                if counted.session is None:
+                    await uow.commit()  # a refused start counts too
+                    raise window.refusal(counted.count)
+                session = counted.session
             await uow.commit()
         return Started(session.id, authorization.url, state, session.expires_at)
+
+    @staticmethod
+    def _check_fields(request: StartRequest) -> None:
+        if request.platform == "bluesky":
+            raise InvalidConnectRequestError(
+                "app-password-platform",
+                "Bluesky connects with a handle and an app password: "
+                "POST /v1/workspaces/{workspace_id}/accounts/bluesky",
+            )
+        if request.platform == "mastodon" and not request.instance_url:
+            raise InvalidConnectRequestError(
+                "instance-required", "Mastodon needs instance_url (e.g. https://mastodon.social)"
+            )
+        if request.platform != "mastodon" and request.instance_url:
+            raise InvalidConnectRequestError(
+                "instance-not-applicable", "instance_url is only for mastodon"
+            )
 
     async def _check_reconnect(self, request: StartRequest) -> None:
         assert request.reconnect_account_id is not None  # noqa: S101 - the caller checked

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from connector.domain.errors import RateLimitedError
 from connector.domain.ratelimit import StartWindow
 from connector.service_layer.unit_of_work import AbstractConnectorUnitOfWork
 
@@ -25,6 +24,4 @@ async def count_start(
     async with uow_factory() as uow:
         counted = await uow.sessions.count_start(workspace_id, timedelta(seconds=window.window_s))
         await uow.commit()
-    retry_after = window.retry_after(counted.count, counted.window_started_at, counted.now)
-    if retry_after is not None:
-        raise RateLimitedError(retry_after, window.limit, window.window_s)
+    window.check(counted)
