@@ -64,6 +64,13 @@ class Settings(ServiceSettings):
         default=60.0, ge=0, description="A post-failure e-mail waits this long for more."
     )
 
+    intake_batch_max: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Most events one intake transaction takes from a topic (a fetched batch).",
+    )
+
     # -- the delivery worker ------------------------------------------------------------------
     delivery_senders: int = Field(default=2, ge=1, le=32, description="Parallel SMTP sessions.")
     delivery_batch: int = Field(default=50, ge=1, le=1000, description="Claimed per round.")

@@ -43,8 +43,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     handlers = KafkaHandlers(rules=rules, on_plan=metrics.planned)
     for event in NOTIFIABLE:
-        runtime.subscribe_batch(event, handlers.on_events)
-    runtime.subscribe_batch(WorkspaceOwnerChanged, handlers.on_owner_changed)
+        runtime.subscribe_batch(event, handlers.on_events, max_records=settings.intake_batch_max)
+    runtime.subscribe_batch(
+        WorkspaceOwnerChanged, handlers.on_owner_changed, max_records=settings.intake_batch_max
+    )
 
     links = Links(
         reconnect=settings.reconnect_url_template,
