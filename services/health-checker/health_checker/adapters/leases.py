@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from health_checker.adapters.port import AbstractPlatformTurns
+
 __all__ = ["LeaseLostError", "PlatformTurns"]
 
 _LOCK_CLASS = 0x68636B  # "hck": the first key of every platform turn's advisory lock
@@ -28,7 +30,7 @@ class LeaseLostError(RuntimeError):
     """The connection holding the turns is gone; so are the turns."""
 
 
-class PlatformTurns:
+class PlatformTurns(AbstractPlatformTurns):
     def __init__(self, libpq_url: str) -> None:
         self._url = libpq_url
         self._conn: psycopg.AsyncConnection[Any] | None = None

@@ -16,7 +16,7 @@ from health_checker.domain.deliveries import Delivery, DeliveryEvent
 from health_checker.domain.runs import Batch, CheckRun, RunSummary
 from mooring.accounts.model import AccountStatus
 
-__all__ = ["AbstractCheckRepository", "AbstractDeliveryRepository"]
+__all__ = ["AbstractCheckRepository", "AbstractDeliveryRepository", "AbstractPlatformTurns"]
 
 
 class AbstractCheckRepository(abc.ABC):
@@ -107,3 +107,21 @@ class AbstractDeliveryRepository(abc.ABC):
     @abc.abstractmethod
     async def prune(self, older_than: datetime) -> int:
         """Forget deliveries finished (or decided) with no event since `older_than`."""
+
+
+class AbstractPlatformTurns(abc.ABC):
+    """Platform turns: at most one process of the replica set works a platform at a time."""
+
+    @abc.abstractmethod
+    async def try_take(self, platform: str) -> bool:
+        """Take the platform's turn if no process holds it."""
+
+    @abc.abstractmethod
+    async def give_back(self, platform: str) -> None: ...
+
+    @abc.abstractmethod
+    async def check(self) -> None:
+        """Raise `LeaseLostError` if the turns this process holds may have been lost."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

@@ -3,7 +3,8 @@
 The projection keeps, per delivery, its newest attempt and that attempt's state. Events may
 arrive twice or out of order; folding them is order-tolerant:
 
-- `published` (of any attempt) finishes the delivery for good: nothing reopens it;
+- `published` (of any attempt) finishes the delivery for good: nothing reopens it (it keeps
+  the highest attempt seen);
 - an event of an older attempt than the one known changes nothing;
 - within one attempt, `failed` finishes it and a `publishing` that arrives after the finish
   (late) changes nothing; two `publishing` keep the earlier start;
@@ -89,15 +90,20 @@ class Delivery:
 
 
 def fold(current: Delivery | None, event: DeliveryEvent) -> Delivery:  # noqa: PLR0911 - one rule each
-    """`current` after `event`; the same event twice gives the same delivery."""
+    """`current` after `event`; the same events in any order, any of them twice, end the same.
+
+    `publishing_since` is kept only while the delivery is publishing; a published delivery
+    keeps the highest attempt seen, so the order of a late retry and a publish does not matter.
+    """
     if current is None:
         return Delivery.first(event)
     seen = dataclasses.replace(current, last_event_at=max(current.last_event_at, event.at))
-    if current.state is DeliveryState.PUBLISHED:
-        return seen
-    if event.state is DeliveryState.PUBLISHED:
+    if current.state is DeliveryState.PUBLISHED or event.state is DeliveryState.PUBLISHED:
         return dataclasses.replace(
-            seen, state=DeliveryState.PUBLISHED, attempt=max(current.attempt, event.attempt)
+            seen,
+            state=DeliveryState.PUBLISHED,
+            attempt=max(current.attempt, event.attempt),
+            publishing_since=None,
         )
     if event.attempt < current.attempt:
         return seen
@@ -109,7 +115,7 @@ def fold(current: Delivery | None, event: DeliveryEvent) -> Delivery:  # noqa: P
             publishing_since=event.at if event.state is DeliveryState.PUBLISHING else None,
         )
     if event.state is DeliveryState.FAILED:
-        return dataclasses.replace(seen, state=DeliveryState.FAILED)
+        return dataclasses.replace(seen, state=DeliveryState.FAILED, publishing_since=None)
     if current.state is DeliveryState.PUBLISHING:  # the same start seen twice: keep the earlier
         since = current.publishing_since
         return dataclasses.replace(

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from health_checker.adapters.gate import PlatformGates
-from health_checker.adapters.leases import LeaseLostError, PlatformTurns
+from health_checker.adapters.leases import LeaseLostError
+from health_checker.adapters.port import AbstractPlatformTurns
 from health_checker.config import PlatformLimit
 from health_checker.domain.checks import CHECKED_STATUSES, Checked
 from health_checker.domain.runs import Batch, CheckRun
@@ -66,7 +67,7 @@ class CheckWorker:
     uow: Callable[[], AbstractHealthUnitOfWork]
     checker: AccountChecker
     gates: Callable[[], PlatformGates]
-    turns: PlatformTurns
+    turns: AbstractPlatformTurns
     limits: Mapping[str, PlatformLimit]
     parallel_platforms: int
     turn_s: float

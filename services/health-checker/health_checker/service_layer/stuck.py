@@ -74,7 +74,7 @@ async def project_deliveries(
     retention: timedelta,
 ) -> int:
     """Fold a batch of delivery events into the projection (the caller commits); how many
-    deliveries changed."""
+    deliveries the batch was about (events older than the retention left out)."""
     oldest = await uow.deliveries.now() - retention
     events = [_event(e.payload) for e in envelopes if e.payload.at >= oldest]
     if len(events) < len(envelopes):
@@ -88,9 +88,8 @@ async def project_deliveries(
     before = dict(current)
     for event in events:  # in arrival order; the fold does not depend on it
         current[event.delivery_id] = fold(current.get(event.delivery_id), event)
-    changed = [d for key, d in current.items() if d != before.get(key)]
-    await uow.deliveries.save(changed)
-    return len(changed)
+    await uow.deliveries.save([d for key, d in current.items() if d != before.get(key)])
+    return len(current)
 
 
 @dataclass(kw_only=True)
