@@ -85,10 +85,15 @@ class Settings(ServiceSettings):
         default=30.0, gt=0, description="How often held mail is checked for a newly known owner."
     )
 
-    @field_validator("reconnect_url_template", "accounts_url_template", "preferences_url_template")
+    @field_validator("reconnect_url_template")
     @classmethod
-    def _link_template(cls, value: str) -> str:
+    def _reconnect_template(cls, value: str) -> str:
         return check_template(value)
+
+    @field_validator("accounts_url_template", "preferences_url_template")
+    @classmethod
+    def _workspace_template(cls, value: str) -> str:
+        return check_template(value, frozenset({"workspace_id"}))
 
     @field_validator("mail_from")
     @classmethod

@@ -279,3 +279,15 @@ def test_link_templates_name_only_ids_and_lead_to_the_product():
     links = Links("https://a/{workspace_id}/{account_id}", "https://a/{workspace_id}", "https://p")
     ws, account = uuid.uuid4(), uuid.uuid4()
     assert links.reconnect_url(ws, account) == f"https://a/{ws}/{account}"
+
+
+def test_settings_refuse_link_templates_that_could_not_be_filled():
+    from pydantic import ValidationError
+
+    from notifier.config import Settings
+
+    with pytest.raises(ValidationError, match="may name only"):
+        Settings(accounts_url_template="https://app.example/{workspace_id}/{account_id}")
+    with pytest.raises(ValidationError, match="one e-mail address"):
+        Settings(mail_from="Mooring <a@b>\r\nBcc: x@y.z")
+    assert Settings(smtp_security="starttls").smtp_security == "starttls"

@@ -208,7 +208,7 @@ class NotificationRepository(AbstractNotificationRepository):
             select(notifications)
             .where(_N.id.in_(sorted(set(ids))))
             .order_by(_N.id)
-            .with_for_update()
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: read marks may still refer to it
         )
         return {row.id: notification_row(row) for row in rows}
 
