@@ -183,10 +183,12 @@ def test_mastodon_ids_carry_their_instance_and_others_are_kept_as_they_are():
     assert platform_account_id("x", "42", None) == "42"
 
 
-def test_a_platform_error_code_is_carried_only_when_it_is_a_plain_code():
+def test_a_platform_error_code_is_carried_only_when_it_is_a_known_one():
     assert PlatformDeclinedError("access_denied").code == "access_denied"
     assert PlatformDeclinedError("<script>").code == "platform_error"
     assert PlatformDeclinedError("x" * 200).code == "platform_error"
+    assert PlatformDeclinedError("made_up_error").code == "platform_error"
+    assert PlatformDeclinedError("USER_CANCELLED_LOGIN").code == "user_cancelled_login"
 
 
 def test_the_catalogue_has_the_twelve_platforms_with_their_connect_facts():

@@ -26,12 +26,12 @@ classification, which the entrypoints read.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
 __all__ = [
     "INACTIVE_ACCOUNT_REASONS",
+    "PLATFORM_ERROR_CODES",
     "BillingUnavailableError",
     "CallbackError",
     "ConnectionExpiredError",
@@ -171,15 +171,33 @@ class WrongPlatformError(CallbackError):
         super().__init__(f"the state belongs to {expected}, not {got}")
 
 
-_SAFE_CODE = re.compile(r"[a-z0-9_.-]{1,64}")
+# The authorization endpoint's error codes (RFC 6749 §4.1.2.1, OpenID Connect) and the platforms'
+# own (LinkedIn's cancellations): carried through as they are. Anything else is `platform_error`,
+# so what a redirect URL and a metric label can say stays a known, short list.
+PLATFORM_ERROR_CODES = frozenset(
+    {
+        "access_denied",
+        "invalid_request",
+        "unauthorized_client",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "consent_required",
+        "login_required",
+        "interaction_required",
+        "user_cancelled_login",
+        "user_cancelled_authorize",
+    }
+)
 
 
 class PlatformDeclinedError(CallbackError):
-    """The platform's `error` parameter, carried through when it is a plain code."""
+    """The platform's `error` parameter, carried through when it is a known code."""
 
     def __init__(self, error: str) -> None:
         value = error.strip().lower()
-        self.code = value if _SAFE_CODE.fullmatch(value) else "platform_error"
+        self.code = value if value in PLATFORM_ERROR_CODES else "platform_error"
         super().__init__(f"the platform answered {self.code}")
 
 

@@ -49,7 +49,10 @@ _PLATFORM_RETRY_AFTER_S = 30
 
 def platform_problem(error: PlatformError) -> Problem:
     verdict = error.classification
-    logger.warning(
+    # Input refused before any call (a handle's shape, an unsafe URL) is the caller's, not news.
+    level = logging.INFO if isinstance(error, InvalidInputError) else logging.WARNING
+    logger.log(
+        level,
         "platform refused a connect step",
         extra={
             "platform": error.platform,
