@@ -232,3 +232,20 @@ async def test_the_feed_keeps_read_state_per_user():
     assert await w.inbox.mark_all_read(w.ws, "admin-1") == 0
     with pytest.raises(NotificationNotFoundError):
         await w.inbox.mark_read(uuid.uuid4(), "owner-1", page.items[0].id)
+
+
+async def test_a_mail_that_cannot_be_rendered_is_failed_not_retried_every_lease():
+    w = World()
+    await w.take(w.failure(), w.failure())
+
+    def broken(*args, **kwargs):
+        raise KeyError("a template bug")
+
+    render = w.worker.renderer.render
+    w.worker.renderer.render = broken  # type: ignore[method-assign]
+    first_round = await w.worker.run_once()
+    w.worker.renderer.render = render  # type: ignore[method-assign]
+    assert first_round == 2
+    statuses = [(d.status, d.last_error) for d in w.deliveries()]
+    assert statuses == [("failed", "not rendered: KeyError")] * 2
+    assert await w.worker.run_once() == 0

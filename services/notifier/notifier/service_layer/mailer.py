@@ -114,13 +114,19 @@ class DeliveryWorker:
             return Finished(delivery.id, "superseded")
         if delivery.recipient is None:
             return Finished(delivery.id, "held")
-        mail = self.renderer.render(
-            delivery.template,
-            delivery_id=delivery.id,
-            workspace_id=delivery.workspace_id,
-            recipient=delivery.recipient,
-            rows=rows,
-        )
+        try:
+            mail = self.renderer.render(
+                delivery.template,
+                delivery_id=delivery.id,
+                workspace_id=delivery.workspace_id,
+                recipient=delivery.recipient,
+                rows=rows,
+            )
+        except Exception as exc:  # our bug: recorded for an operator, not retried every lease
+            logger.exception(
+                "e-mail could not be rendered", extra={"delivery_id": str(delivery.id)}
+            )
+            return Finished(delivery.id, "failed", error=f"not rendered: {type(exc).__name__}")
         attempt = await connection.send(mail)
         outcome = decide(
             attempt,
