@@ -14,6 +14,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from mooring.service.auth import GatewayJwtSettings, issue_gateway_token
 
@@ -26,7 +27,7 @@ _FROM_FILE = frozenset({"secret", "issuer", "audience"})
 def _gateway_settings(env_file: Path | None) -> GatewayJwtSettings:
     if env_file is None or not env_file.exists():
         return GatewayJwtSettings()
-    from_file = {}
+    from_file: dict[str, Any] = {}
     for line in env_file.read_text().splitlines():
         key, sep, value = line.partition("=")
         name = key.removeprefix(_GATEWAY_PREFIX).lower()
