@@ -59,7 +59,7 @@ class Platform:
         return ()
 
 
-def stored(status: str = "connected", auth_failures: int = 0, token: str = "a0") -> Account:
+def stored(status: str = "connected", auth_failures: int = 0, token: str = "a0") -> Account:  # noqa: S107
     a = Account(
         id=uuid.uuid4(),
         workspace_id=uuid.uuid4(),
@@ -73,7 +73,7 @@ def stored(status: str = "connected", auth_failures: int = 0, token: str = "a0")
     return a
 
 
-def fresh(token: str = "a1") -> TokenSet:
+def fresh(token: str = "a1") -> TokenSet:  # noqa: S107
     return TokenSet(
         access_token=SecretStr(token),
         refresh_token=SecretStr("r1"),

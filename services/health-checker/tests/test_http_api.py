@@ -98,7 +98,7 @@ async def test_no_token_leaks_anywhere(sim, make_settings, start, hc_engine, cap
             )
             if s is not None
         }
-        assert len(secrets) == 9  # noqa: PLR2004
+        assert len(secrets) == 9
 
         answers = [
             (await service.http.get(path)).text

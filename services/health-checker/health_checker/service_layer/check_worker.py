@@ -81,6 +81,7 @@ class CheckWorker:
 
     async def run(self) -> None:
         while True:
+            run = None
             try:
                 run = await self._open_run()
                 if run is not None:
@@ -89,7 +90,9 @@ class CheckWorker:
                 raise
             except Exception:
                 logger.exception("check worker round failed; the next round tries again")
-            await asyncio.sleep(self.poll_s)
+            # While a run is open, look often: a platform another replica gives back after its
+            # turn rests only a moment before that replica may take it again.
+            await asyncio.sleep(_ACTIVE_POLL_S if run is not None else self.poll_s)
 
     async def _open_run(self) -> CheckRun | None:
         async with self.uow() as uow:
@@ -102,7 +105,8 @@ class CheckWorker:
 
     async def work(self, run: CheckRun) -> None:
         """Work `run` until nothing is left that this process may take now (or its window
-        closes); returns with every platform turn given back."""
+        closes); returns with every platform turn given back. Cancelled (the process stops),
+        it cancels its platform turns; their batches go back with their cursors."""
         async with self._busy:
             async with self.uow() as uow:
                 left = (run.window_ends_at - await uow.checks.now()).total_seconds()
@@ -110,8 +114,11 @@ class CheckWorker:
             tasks: dict[str, asyncio.Task[None]] = {}
             resting: dict[str, float] = {}
             try:
-                while not deadline.passed:
-                    await self._take_turns(run, deadline, tasks, resting)
+                while True:
+                    # Past the window no turn is taken; the running ones stop by themselves at
+                    # their next account (an account's check is never cut off half-way).
+                    if not deadline.passed:
+                        await self._take_turns(run, deadline, tasks, resting)
                     if not tasks:
                         return
                     done, _ = await asyncio.wait(
