@@ -25,6 +25,7 @@ def test_secrets_are_shown_only_by_their_first_characters() -> None:
     assert token not in run.shown("DEV_TOKEN", token)
     assert run.shown("MOORING_VAULT_KEYS", "dev1:" + "A" * 44).endswith("…")
     assert run.shown("CONNECTOR_URL", "http://127.0.0.1:8101") == "http://127.0.0.1:8101"
+    assert run.shown("TOKEN_KEEPER_URL", "http://127.0.0.1:8102") == "http://127.0.0.1:8102"
 
 
 def test_env_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:

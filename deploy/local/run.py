@@ -135,7 +135,8 @@ def write_private(path: Path, values: dict[str, str]) -> None:
 
 def shown(key: str, value: str) -> str:
     """What the terminal may show of a value: secrets only by their first characters."""
-    secret = any(word in key for word in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
+    named = key.endswith(("_URL", "_DIR", "_ID"))  # TOKEN_KEEPER_URL names a service
+    secret = not named and any(word in key for word in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
     return value[:6] + "…" if secret and len(value) > 6 else value
 
 
@@ -294,7 +295,14 @@ def main() -> int:
     subprocess.run([PY, str(ROOT / "deploy/local/stack.py"), "start"], check=True)
     # Stop at the end only what this run started (a `make infra` from before keeps running).
     ours = [name for name in ("kafka", "postgres") if before.get(name) == "stopped"]
-    infra = read_env(RUN / "infra.env")
+    infra = dict(
+        line.split("=", 1)
+        for line in subprocess.run(
+            [PY, str(ROOT / "deploy/local/stack.py"), "env"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+        if "=" in line
+    )  # fmt: skip
     STATE.mkdir(parents=True, exist_ok=True)
     service_env = (
         infra | dev_secrets() | simulator_env(SIM.url) | notifier_mail_env() | contract_env()

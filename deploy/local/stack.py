@@ -616,20 +616,44 @@ SECURE_KAFKA = Kafka(
 )
 
 
+def start_main(kafka: Kafka, postgres: Postgres) -> None:
+    RUN.mkdir(exist_ok=True)
+    postgres.start()
+    kafka.start()
+    # .run/infra.env names this checkout's own servers; a caller that names others
+    # (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS: a test's scratch database, say) knows them
+    # already and must not overwrite what `make test` and every later run read.
+    if not (os.environ.get("DATABASE_URL") or EXTERNAL_KAFKA):
+        (RUN / "infra.env").write_text("\n".join(env_lines()) + "\n")
+
+
+def print_status(kafka: Kafka, postgres: Postgres) -> None:
+    kafka_pid = kafka.pid()
+    kafka_state = f"running pid {kafka_pid}" if kafka_pid else "stopped"
+    print(f"kafka:    {'external' if EXTERNAL_KAFKA else kafka_state}")
+    external = bool(os.environ.get("DATABASE_URL"))
+    pg_state = "external" if external else ("running" if postgres.running() else "stopped")
+    print(f"postgres: {pg_state}")
+    for label, broker in (("kafka-secure", SECURE_KAFKA), ("failures-kafka", FAILURE_KAFKA)):
+        pid = broker.pid()
+        print(f"{label}: {f'running pid {pid}' if pid else 'stopped'}")
+    print(f"failures-postgres: {'running' if FAILURE_POSTGRES.running() else 'stopped'}")
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     kafka, postgres = Kafka(), Postgres()
-    extra = {"kafka-secure": SECURE_KAFKA, "failures-kafka": FAILURE_KAFKA,
-             "failures-postgres": FAILURE_POSTGRES}  # fmt: skip
+    extra: dict[str, Kafka | Postgres] = {
+        "kafka-secure": SECURE_KAFKA,
+        "failures-kafka": FAILURE_KAFKA,
+        "failures-postgres": FAILURE_POSTGRES,
+    }
     if command in ("start", "stop") and len(argv) == 3 and argv[2] in extra:
         RUN.mkdir(exist_ok=True)
         component = extra[argv[2]]
         component.start() if command == "start" else component.stop()
     elif command == "start":
-        RUN.mkdir(exist_ok=True)
-        postgres.start()
-        kafka.start()
-        (RUN / "infra.env").write_text("\n".join(env_lines()) + "\n")
+        start_main(kafka, postgres)
     elif command == "acls":  # acls <topic prefix>: the ACL table on the secured broker
         SECURE_KAFKA.apply_acls(argv[2] if len(argv) > 2 else "")
     elif command == "stop":
@@ -638,18 +662,8 @@ def main(argv: list[str]) -> int:
             kafka.stop()
         if "postgres" in only:
             postgres.stop()
-
     elif command == "status":
-        kafka_pid = kafka.pid()
-        kafka_state = f"running pid {kafka_pid}" if kafka_pid else "stopped"
-        print(f"kafka:    {'external' if EXTERNAL_KAFKA else kafka_state}")
-        external = bool(os.environ.get("DATABASE_URL"))
-        pg_state = "external" if external else ("running" if postgres.running() else "stopped")
-        print(f"postgres: {pg_state}")
-        for label, broker in (("kafka-secure", SECURE_KAFKA), ("failures-kafka", FAILURE_KAFKA)):
-            pid = broker.pid()
-            print(f"{label}: {f'running pid {pid}' if pid else 'stopped'}")
-        print(f"failures-postgres: {'running' if FAILURE_POSTGRES.running() else 'stopped'}")
+        print_status(kafka, postgres)
     elif command == "env":
         print("\n".join(env_lines()))
     else:
