@@ -163,6 +163,7 @@ def service_settings(
         "scheduler_enabled": False,  # tests run the sweep themselves, once, when they want it
         "consumer_group": unique("token-keeper"),
         "worker_concurrency": 8,
+        "worker_batch_size": 64,
         **overrides,
     }
     return Settings(**values)

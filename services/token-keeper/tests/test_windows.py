@@ -183,3 +183,10 @@ def test_settings_refuse_reminder_days_outside_a_token_life() -> None:
     with pytest.raises(ValueError, match="reminder days"):
         Settings(reminder_days=(0, 3))
     assert Settings(reminder_days=(3, 14, 3)).reminder_days == (14, 3)
+
+
+def test_settings_refuse_a_batch_that_could_outlast_the_poll_interval() -> None:
+    with pytest.raises(ValueError, match="poll interval"):
+        Settings(worker_batch_size=5000, worker_concurrency=1)
+    fits = Settings(worker_batch_size=128, worker_concurrency=32)
+    assert fits.worker_batch_size == 128

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mooring.platforms import PlatformSettings
@@ -19,6 +19,7 @@ from token_keeper.domain.windows import RefreshRules
 __all__ = ["Settings"]
 
 _MAX_REMINDER_DAYS = 59  # tokens that cannot refresh live 60 days at most
+_POLL_INTERVAL_S = 300  # aiokafka's max_poll_interval_ms, which the kernel keeps
 
 
 class Settings(ServiceSettings):
@@ -92,10 +93,29 @@ class Settings(ServiceSettings):
         "its account's row lock for the platform call): the database pool is raised to fit.",
     )
     worker_batch_size: int = Field(
-        default=500, ge=1, le=5000, description="token.expiring records fetched per batch."
+        default=128,
+        ge=1,
+        le=5000,
+        description="token.expiring records fetched per batch. A batch must finish within the "
+        "consumer's poll interval (5 min) even when the platform hangs every call: "
+        "batch / concurrency x (platform timeout + retry budget) is checked at start.",
     )
 
     platforms: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @model_validator(mode="after")
+    def _batch_fits_the_poll_interval(self) -> Settings:
+        waves = -(-self.worker_batch_size // self.worker_concurrency)
+        http = self.platforms.http
+        worst = waves * (http.timeout_seconds + http.retry_budget_seconds)
+        if worst >= _POLL_INTERVAL_S:
+            raise ValueError(
+                f"a batch of {self.worker_batch_size} at concurrency {self.worker_concurrency} "
+                f"could take {worst:.0f} s against a hanging platform, past the consumer's "
+                f"{_POLL_INTERVAL_S} s poll interval (the group would drop it): lower "
+                "worker_batch_size or raise worker_concurrency"
+            )
+        return self
 
     @field_validator("reminder_days")
     @classmethod
