@@ -9,6 +9,7 @@ touches them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -201,6 +202,13 @@ async def service(
     settings = service_settings(
         database_settings, kafka_settings, vault_settings, sim_url, scratch_topic_prefix("tk")
     )
+    async with running(settings) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    """A token-keeper app on `settings`, started, ready, with an ASGI client."""
     app = create_app(settings)
     runtime: ServiceRuntime[Any] = app.state.runtime
     async with app.router.lifespan_context(app):

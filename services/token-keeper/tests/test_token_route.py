@@ -3,13 +3,17 @@ refreshed first when it would not be, clear problems otherwise, and the token no
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .conftest import Accounts, Control, Running
+from mooring.settings import DatabaseSettings, KafkaSettings, VaultSettings
+from mooring.testing import scratch_topic_prefix
+
+from .conftest import Accounts, Control, Running, running, service_settings
 
 pytestmark = pytest.mark.connected
 
@@ -106,3 +110,38 @@ async def test_a_platform_outage_answers_503_with_retry_after_and_then_cools_dow
     stored = await accounts.get(account.id)
     assert stored.status == "connected"
     assert stored.last_failure == "transient:http_503"
+
+
+async def test_a_caller_waiting_behind_a_hanging_refresh_gets_503_not_an_error(
+    database_settings: DatabaseSettings,
+    kafka_settings: KafkaSettings,
+    vault_settings: VaultSettings,
+    sim_url: str,
+    accounts: Accounts,
+    sim: Control,
+) -> None:
+    # The database lets a statement (here: the wait for the row lock) last 1 s; the platform
+    # takes 3 s to answer the refresh that holds the lock.
+    settings = service_settings(
+        database_settings.model_copy(update={"statement_timeout_ms": 1000}),
+        kafka_settings,
+        vault_settings,
+        sim_url,
+        scratch_topic_prefix("tk-hang"),
+    )
+    account, _ = await accounts.connect("x")
+    await accounts.make_due(account.id, in_=timedelta(minutes=2))
+    await sim.post(
+        "/faults", {"platform": "x", "path": "/2/oauth2/token", "kind": "latency", "seconds": 3}
+    )
+    before = await sim.calls("x", TOKEN_PATH)
+    async with running(settings) as hung:
+        first = asyncio.create_task(hung.get_token(account.id))
+        await asyncio.sleep(0.5)  # the first caller holds the lock, waiting on the platform
+        second = await hung.get_token(account.id)
+        assert second.status_code == 503, second.text
+        assert second.json()["reason"] == "refresh_in_progress"
+        assert second.headers["retry-after"] == "1"
+        done = await first
+    assert done.status_code == 200, done.text
+    assert await sim.calls("x", TOKEN_PATH) == before + 1

@@ -21,7 +21,7 @@ class KeeperMetrics:
         self.refreshes = Counter(
             "token_keeper_refreshes_total",
             "Refresh attempts by platform, outcome (refreshed, not_due, revoked, transient, "
-            "policy, skipped, missing, gave_up) and who asked (worker, on_demand).",
+            "policy, skipped, missing, gave_up, busy) and who asked (worker, on_demand).",
             ["platform", "outcome", "trigger"],
             registry=registry,
         )

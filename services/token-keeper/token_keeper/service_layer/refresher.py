@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError
+
 from mooring.accounts.model import Account
 from mooring.accounts.refresh import RefreshOutcome, refresh_account
 from mooring.events.base import utcnow
@@ -34,6 +37,7 @@ __all__ = ["Attempt", "Refresher", "Trigger"]
 logger = logging.getLogger(__name__)
 
 Trigger = Literal["worker", "on_demand"]
+_GAVE_UP_WAITING = (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)
 _CALLED_PLATFORM = (
     RefreshOutcome.REFRESHED,
     RefreshOutcome.REVOKED,
@@ -51,9 +55,12 @@ class Attempt:
     account: Account | None
     classification: Classification | None = None
     gave_up: bool = False
+    busy: bool = False  # waited for the row lock past the database's timeout
 
     @property
     def label(self) -> str:
+        if self.busy:
+            return "busy"
         return "gave_up" if self.gave_up else self.outcome.value
 
 
@@ -99,13 +106,20 @@ class Refresher:
         self, account_id: uuid.UUID, still_due: Callable[[Account], bool], trigger: Trigger
     ) -> Attempt:
         started = time.perf_counter()
-        async with self._uow() as uow:
-            result = await refresh_account(
-                uow, account_id, self._adapter_for, still_due=still_due, now=self._clock
-            )
-            attempt = Attempt(result.outcome, result.account, result.classification)
-            if result.outcome in (RefreshOutcome.TRANSIENT, RefreshOutcome.POLICY):
-                attempt = await self._book(uow, attempt)
+        try:
+            async with self._uow() as uow:
+                result = await refresh_account(
+                    uow, account_id, self._adapter_for, still_due=still_due, now=self._clock
+                )
+                attempt = Attempt(result.outcome, result.account, result.classification)
+                if result.outcome in (RefreshOutcome.TRANSIENT, RefreshOutcome.POLICY):
+                    attempt = await self._book(uow, attempt)
+        except DBAPIError as exc:
+            # Another caller has held the row lock (its platform call hanging) for longer than
+            # the database lets a statement wait: it is refreshing this account right now.
+            if not isinstance(exc.orig, _GAVE_UP_WAITING):
+                raise
+            attempt = Attempt(RefreshOutcome.NOT_DUE, None, busy=True)
         self._observe(attempt, trigger, time.perf_counter() - started)
         return attempt
 

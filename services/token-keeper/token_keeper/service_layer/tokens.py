@@ -95,6 +95,8 @@ class TokenDesk:
 
     def _after(self, account_id: uuid.UUID, attempt: Attempt) -> IssuedToken:
         outcome = attempt.outcome
+        if attempt.busy:
+            raise RefreshUnavailableError(account_id, "refresh_in_progress", _MIN_RETRY)
         if outcome is RefreshOutcome.MISSING:
             raise AccountNotFoundError(account_id)
         account = _usable(attempt.account, account_id)  # revoked, given up, changed meanwhile
