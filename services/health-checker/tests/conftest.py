@@ -49,7 +49,7 @@ from mooring.platforms import (
 from mooring.platforms.settings import HttpSettings, PlatformSettings
 from mooring.platforms.simulator import simulator_settings
 from mooring.service.runtime import ServiceRuntime
-from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
+from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
 from mooring.testing import (
     random_vault_settings,
     read_topic,
@@ -393,6 +393,12 @@ def make_settings(hc_database: DatabaseSettings, kafka_settings: KafkaSettings, 
         )
 
     return make
+
+
+@pytest.fixture
+def vault_settings() -> VaultSettings:
+    """The vault keys every health-checker of this session seals with."""
+    return VAULT
 
 
 @pytest.fixture

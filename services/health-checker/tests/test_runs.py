@@ -4,12 +4,16 @@ quota) carries on at the next tick from where it stopped; two replicas run each 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from sqlalchemy import text
 
 from health_checker.main import CHECK_JOB
+from mooring.platforms.simulator import simulator_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.connected, pytest.mark.usefixtures("clean")]
 
@@ -130,3 +134,45 @@ async def test_two_replicas_run_each_tick_once(sim, make_settings, start, hc_eng
         "token_expired"
     ]
     assert [e["status"] for e in updated if e["account_id"] == str(account.id)] == ["disconnected"]
+
+
+@pytest.mark.e2e
+async def test_the_check_runs_on_demand_from_the_command_line_with_progress(
+    sim, hc_database, vault_settings, make_settings, start
+) -> None:
+    settings = make_settings()
+    async with start(settings) as service:  # only to add the accounts with its vault
+        accounts = [await service.add("youtube", t) for t in sim.mint("youtube", "cli", 4)]
+        sim.revoke("youtube", "cli")
+    env = {
+        **os.environ,
+        **simulator_environment(sim.url),
+        "DATABASE_URL": hc_database.url,
+        "MOORING_VAULT_KEYS": vault_settings.keys.get_secret_value(),
+        "MOORING_VAULT_CURRENT_KEY_ID": vault_settings.current_key_id,
+        "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "HEALTH_CHECKER_MIGRATE_ON_START": "false",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "health_checker", "job", CHECK_JOB],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{CHECK_JOB} succeeded" in done.stdout
+    assert "4/4" in done.stderr or "4/4" in done.stdout  # the progress line
+    async with start(settings) as service:
+        for account in accounts:
+            assert (await service.account(account.id)).status == "token_expired"
+        # the incidents wait in the outbox for a running replica's relay, which publishes them
+        events = await service.events(
+            "account.disconnected",
+            until=lambda es: (
+                len({e["account_id"] for e in es} & {str(a.id) for a in accounts}) == 4
+            ),
+        )
+    assert {e["account_id"] for e in events} >= {str(a.id) for a in accounts}
