@@ -12,6 +12,10 @@ BENCHES = [
     "bench_simulator.py",
     "bench_http_client.py",
     "bench_billing_gate.py",
+    "bench_connector.py",
+    "bench_token_keeper.py",
+    "bench_health_checker.py",
+    "bench_notifier.py",
 ]
 
 
