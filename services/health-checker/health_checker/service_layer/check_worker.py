@@ -76,6 +76,9 @@ class CheckWorker:
     on_checked: Callable[[str, Checked], None] = lambda _platform, _outcome: None
     owner: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:8]}")
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    # platform -> when this process may take it again (kept across `work` calls: the job's and
+    # the background loop's alike, or one of them would take back at once what the other gave)
+    _resting: dict[str, float] = field(default_factory=dict, init=False)
 
     # -- the background loop in every replica -----------------------------------------------
 
@@ -112,7 +115,7 @@ class CheckWorker:
                 left = (run.window_ends_at - await uow.checks.now()).total_seconds()
             deadline = _Deadline(time.monotonic() + left)
             tasks: dict[str, asyncio.Task[None]] = {}
-            resting: dict[str, float] = {}
+            resting = self._resting
             try:
                 while True:
                     # Past the window no turn is taken; the running ones stop by themselves at
