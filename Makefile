@@ -10,7 +10,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi asyncapi k8s clean job token browser
+.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi asyncapi k8s observability clean job token browser
 
 $(UV):
 	python3 -m venv .tools
@@ -78,6 +78,9 @@ asyncapi: install
 
 k8s: install
 	$(PY) deploy/k8s/generate.py
+
+observability: install
+	$(PY) deploy/observability/generate.py
 
 clean: infra-stop
 	rm -rf .run

@@ -270,9 +270,9 @@ async def mean_refresh_ms(urls: list[str]) -> float | None:
     async with httpx.AsyncClient(timeout=5) as client:
         for url in urls:
             for line in (await client.get(f"{url}/metrics")).text.splitlines():
-                if line.startswith("token_keeper_refresh_seconds_sum"):
+                if line.startswith("mooring_token_keeper_refresh_seconds_sum"):
                     total += float(line.rsplit(" ", 1)[1])
-                elif line.startswith("token_keeper_refresh_seconds_count"):
+                elif line.startswith("mooring_token_keeper_refresh_seconds_count"):
                     count += float(line.rsplit(" ", 1)[1])
     return round(total / count * 1000, 1) if count else None
 

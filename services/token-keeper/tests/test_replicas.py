@@ -150,7 +150,7 @@ async def test_ten_concurrent_attempts_from_two_processes_and_the_route_make_one
                     line
                     for text_ in [(await client.get(f"{u}/metrics")).text for u in (a, b)]
                     for line in text_.splitlines()
-                    if line.startswith("token_keeper_refreshes_total{")
+                    if line.startswith("mooring_token_keeper_refreshes_total{")
                     and 'trigger="worker"' in line
                 ]
                 return sum(float(line.rsplit(" ", 1)[1]) for line in worker_lines) >= 2

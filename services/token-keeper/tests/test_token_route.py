@@ -55,7 +55,7 @@ async def test_a_token_about_to_expire_is_refreshed_first_and_never_logged(
     assert fresh not in logged
     metrics = (await service.http.get("/metrics")).text
     assert fresh not in metrics
-    assert 'token_keeper_tokens_served_total{platform="x",refreshed="true"}' in metrics
+    assert 'mooring_token_keeper_tokens_served_total{platform="x",refreshed="true"}' in metrics
 
 
 async def test_the_route_answers_problems_for_unknown_disconnected_and_inactive_accounts(
