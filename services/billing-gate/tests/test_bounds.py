@@ -58,6 +58,19 @@ async def test_a_plan_change_dated_far_ahead_is_refused_and_a_slightly_ahead_one
     assert older.json()["plan"] == "pro"
 
 
+@pytest.mark.parametrize("changed_at", [0, 1_700_000_000, "2026-01-01T00:00", "yesterday"])
+async def test_a_plan_change_time_must_be_an_iso_timestamp_with_an_offset(
+    service, changed_at
+) -> None:
+    ws = uuid.uuid4()
+    r = await service.http.put(
+        f"{service.ws(ws)}/plan", json={"plan": "max", "changed_at": changed_at}
+    )
+    assert r.status_code == 422, r.text
+    assert any("changed_at" in e["location"] for e in r.json()["errors"]), r.json()
+    assert (await service.usage(ws))["plan"] == "starter"
+
+
 async def test_a_plan_change_event_dated_far_ahead_is_dead_lettered_with_the_reason(
     service,
 ) -> None:

@@ -162,6 +162,9 @@ async def test_bad_input_gets_a_clear_problem_and_changes_nothing(service):
         {"user_id": str(uuid.uuid4()), "email": "a\r\nBcc: x@example.com"},
         {"user_id": "nope", "email": "a@example.com"},
         {"user_id": str(uuid.uuid4()), "email": f"{'a' * 250}@example.com"},
+        # A number is not a timestamp: lax parsing would have read 0 as 1970.
+        {"user_id": str(uuid.uuid4()), "email": "a@example.com", "changed_at": 0},
+        {"user_id": str(uuid.uuid4()), "email": "a@example.com", "changed_at": "2026-01-01T00:00"},
     ):
         r = await service.http.put(owner_url, json=body, headers=service.internal())
         is_problem(r, 422, "validation-error")

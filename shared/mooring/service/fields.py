@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 __all__ = [
     "PLATFORM_IDS",
@@ -18,6 +18,7 @@ __all__ = [
     "Text256",
     "Text512",
     "Text2048",
+    "Timestamp",
     "no_control_characters",
 ]
 
@@ -52,3 +53,17 @@ Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), _NoCon
 Text512 = Annotated[str, StringConstraints(min_length=1, max_length=512), _NoControls]
 # URLs (redirect URLs, instance URLs): checked for shape by the caller as well.
 Text2048 = Annotated[str, StringConstraints(min_length=1, max_length=2048), _NoControls]
+
+
+def _text_not_number(value: object) -> object:
+    if isinstance(value, (int, float)):  # bool is an int too
+        raise ValueError(  # noqa: TRY004 - pydantic turns only ValueError into a 422
+            "must be an ISO 8601 date-time string with an offset, not a number"
+        )
+    return value
+
+
+# A timestamp a caller sends: an ISO 8601 string with an offset. Lax pydantic also takes a number
+# as Unix seconds, so `0` would quietly mean 1970 — a typo should be a 422, not an old date.
+# (Strict mode is no help: FastAPI validates the decoded body, where strict refuses strings too.)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_not_number)]

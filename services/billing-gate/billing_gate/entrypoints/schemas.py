@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from billing_gate.domain.accounts import Identity
 from billing_gate.domain.decisions import Decision, Reason
 from billing_gate.domain.reservations import Reservation, ReservationState
 from billing_gate.domain.usage import Usage
-from mooring.service.fields import PlatformId, Text64, Text512
+from mooring.service.fields import PlatformId, Text64, Text512, Timestamp
 
 # A day: longer than any connect flow; the service caps it at its own TTL anyway.
 MAX_TTL_S = 24 * 3600
@@ -140,7 +140,7 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan: Text64
-    changed_at: AwareDatetime | None = Field(
+    changed_at: Timestamp | None = Field(
         default=None, description="When the platform changed it; the newest change wins."
     )
 

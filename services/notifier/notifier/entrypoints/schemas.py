@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -18,6 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from mooring.service.fields import Timestamp
 from notifier.adapters.port import DeliveryView, FeedCursor, NotificationRow, Owner
 from notifier.domain.incidents import DeliveryStatus
 from notifier.domain.kinds import KINDS, Kind, Template
@@ -133,7 +133,7 @@ class OwnerIn(BaseModel):
 
     user_id: uuid.UUID
     email: Annotated[EmailStr, Field(max_length=254)]
-    changed_at: AwareDatetime | None = Field(
+    changed_at: Timestamp | None = Field(
         default=None, description="When the owner changed; the newest change wins. Default: now."
     )
 
