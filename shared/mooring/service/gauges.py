@@ -69,13 +69,16 @@ class GaugeReader:
             consumer = getattr(subscriber, "consumer", None)
             if consumer is None:
                 continue
-            for tp in consumer.assignment():
-                highwater = consumer.highwater(tp)
-                if highwater is None:
-                    continue  # nothing fetched yet for this partition
+            assigned = list(consumer.assignment())
+            if not assigned:
+                continue
+            # Ask the broker for the log ends: the highwater of the last fetch stops moving while a
+            # handler is stuck (nothing more is fetched), so it hid exactly the lag worth seeing.
+            ends = await consumer.end_offsets(assigned)
+            for tp in assigned:
                 committed = await consumer.committed(tp) or 0
                 self._metrics.consumer_lag.labels(self._service, topic, str(tp.partition)).set(
-                    max(highwater - committed, 0)
+                    max(ends[tp] - committed, 0)
                 )
 
     async def _backlog(self) -> None:
