@@ -1,4 +1,6 @@
-"""Token lifetimes per platform, in seconds, as each platform documents them (platforms.md).
+"""Token lifetimes per platform, in seconds, as each platform documents them.
+
+The facts and the vendor pages they come from are in docs/platforms.md at the repository root.
 
 They differ on purpose: Mooring must schedule from `expires_in`, never from one constant.
 """

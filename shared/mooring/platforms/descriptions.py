@@ -1,7 +1,7 @@
 """What each platform is, declaratively: the facts `GET /v1/platforms` and the services act on.
 
 Nothing here talks to a platform; the adapters read these to decide how to connect and refresh.
-The values come from platforms.md (sources cited there).
+The facts behind the values, with the vendor pages they come from, are in docs/platforms.md.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ LINKEDIN = PlatformDescription(
     account_types=(AccountType.PERSONAL,),
     auth_method=AuthMethod.OAUTH2,
     scopes=("openid", "profile", "email", "w_member_social"),
-    pkce=False,  # web apps: LinkedIn enables PKCE for native apps only, on request (§3.1)
+    pkce=False,  # web apps: LinkedIn enables PKCE for native apps only, on request
     refresh_model=RefreshModel.NON_ROTATING,  # partner apps only; self-serve gets none
     selection=SelectionStep.NONE,
     token_lifetime_seconds=60 * _DAY,
@@ -130,7 +130,7 @@ FACEBOOK = PlatformDescription(
         "pages_read_engagement",
         "business_management",
     ),
-    pkce=False,  # Meta's OIDC+PKCE flow is "still in testing" (§3.4)
+    pkce=False,  # Meta's OIDC+PKCE flow is "still in testing"; the classic flow uses the secret
     refresh_model=RefreshModel.NONE,
     selection=SelectionStep.PAGES,
 )
@@ -140,7 +140,7 @@ INSTAGRAM = PlatformDescription(
     account_types=(AccountType.BUSINESS,),
     auth_method=AuthMethod.OAUTH2,
     scopes=("instagram_business_basic", "instagram_business_content_publish"),
-    pkce=False,  # not documented for Instagram Login (§3.5)
+    pkce=False,  # not documented for Instagram Login
     refresh_model=RefreshModel.EXTEND_IN_PLACE,
     selection=SelectionStep.NONE,
     refresh_min_age_seconds=_DAY,
@@ -169,7 +169,7 @@ TIKTOK = PlatformDescription(
     account_types=(AccountType.PERSONAL,),
     auth_method=AuthMethod.OAUTH2,
     scopes=("user.info.basic", "video.publish", "video.upload"),
-    pkce=False,  # TikTok uses PKCE for mobile/desktop apps only, not server-side web (§3.7)
+    pkce=False,  # TikTok uses PKCE for mobile/desktop apps only, not server-side web
     refresh_model=RefreshModel.ROTATING,
     selection=SelectionStep.NONE,
     token_lifetime_seconds=2 * _HOUR,
@@ -194,7 +194,7 @@ THREADS = PlatformDescription(
     account_types=(AccountType.PERSONAL,),
     auth_method=AuthMethod.OAUTH2,
     scopes=("threads_basic", "threads_content_publish"),
-    pkce=False,  # not documented (§3.9)
+    pkce=False,  # not documented for Threads
     refresh_model=RefreshModel.EXTEND_IN_PLACE,
     selection=SelectionStep.NONE,
     refresh_min_age_seconds=_DAY,
@@ -206,7 +206,7 @@ PINTEREST = PlatformDescription(
     account_types=(AccountType.PERSONAL, AccountType.BUSINESS),
     auth_method=AuthMethod.OAUTH2,
     scopes=("boards:read", "pins:read", "pins:write", "user_accounts:read"),
-    pkce=False,  # the v5 token request schema has no code_verifier (§3.10)
+    pkce=False,  # the v5 token request schema has no code_verifier
     refresh_model=RefreshModel.ROTATING,  # continuous refresh: a new refresh token every time
     selection=SelectionStep.NONE,
     token_lifetime_seconds=30 * _DAY,

@@ -4,7 +4,7 @@ The code exchange is plain httpx, not Authlib: Graph's token endpoint is a GET w
 secret in the query, and Authlib's client authentication writes it into a request body. The
 short-lived user token is upgraded at once (`fb_exchange_token`, ~60 days), because page tokens
 derived from a long-lived user token do not expire while those from a short-lived one die within
-the hour (platforms.md §3.4, §3.6). There is no refresh: the user re-authorizes.
+the hour (docs/platforms.md, Facebook). There is no refresh: the user re-authorizes.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class FacebookAdapter(BaseAdapter):
         token = optional_str(page, "access_token")
         if token is None:
             return None
-        # Derived from the long-lived user token: "no expiration date" (platforms.md §3.4).
+        # Derived from the long-lived user token, a page token has no expiration date.
         return TokenSet(access_token=SecretStr(token), issued_at=self.now())
 
     async def list_candidates(self, tokens: TokenSet) -> tuple[Candidate, ...]:

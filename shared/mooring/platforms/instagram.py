@@ -1,5 +1,5 @@
 """Instagram API with Instagram Login (professional accounts, no Facebook page): three hosts,
-a long-lived token extended in place (platforms.md §3.5)."""
+a long-lived token extended in place (docs/platforms.md, Instagram)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """LinkedIn (member) and LinkedIn Page (organisation admin): one OAuth app flow, two accounts.
 
 Self-serve apps get no refresh token (the member re-authorizes every 60 days); partner apps get a
-non-rotating one whose 365-day clock starts at the first grant (platforms.md §3.1, §3.2).
+non-rotating one whose 365-day clock starts at the first grant (docs/platforms.md, LinkedIn).
 """
 
 from __future__ import annotations

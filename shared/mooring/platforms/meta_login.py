@@ -1,6 +1,7 @@
 """Instagram Login and Threads share one shape: an Authlib code exchange for a 1-hour token,
 an upgrade to a 60-day token (`ig_exchange_token` / `th_exchange_token`), and an extension in
-place once that token is at least 24 h old and not expired (platforms.md §3.5, §3.9).
+place once that token is at least 24 h old and not expired (docs/platforms.md, Instagram and
+Threads).
 
 The upgrade and the extension are plain httpx: both are GETs with Meta-specific grant types and
 the token in the query, outside what Authlib's client models.

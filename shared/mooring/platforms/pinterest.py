@@ -1,5 +1,5 @@
 """Pinterest v5: HTTP Basic at the token endpoint and continuous refresh, where every refresh
-returns a new refresh token and the used one dies (platforms.md §3.10)."""
+returns a new refresh token and the used one dies (docs/platforms.md, Pinterest)."""
 
 from __future__ import annotations
 

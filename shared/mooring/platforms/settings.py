@@ -141,7 +141,7 @@ class ThreadsSettings(_OAuthApp):
 class PinterestSettings(_OAuthApp):
     auth_base: str = "https://www.pinterest.com"
     api_base: str = "https://api.pinterest.com"
-    # Apps created before 25 Sep 2025 must opt in to continuous refresh (platforms.md §3.10).
+    # Apps created before 25 Sep 2025 must opt in to continuous refresh (`continuous_refresh=true`).
     continuous_refresh: bool = False
 
 

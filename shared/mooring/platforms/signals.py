@@ -1,4 +1,4 @@
-"""Each platform's own error signals, read from the response body (see platforms.md §3).
+"""Each platform's own error signals, read from the response body (docs/platforms.md).
 
 A function here returns None when the body says nothing it recognises; `classify_response`
 then falls back to the status code. Unknown 4xx bodies are never read as a dead token.
@@ -77,7 +77,7 @@ def oauth_signals(status: int, body: Any) -> Classification | None:
 
 def x_signals(status: int, body: Any) -> Classification | None:
     # X answers a used or unknown refresh token with 400 invalid_request "Value passed for the
-    # token was invalid." (platforms.md §3.3): for X that is a dead token, not a bad request.
+    # token was invalid.": for X that is a dead token, not a bad request.
     return _oauth_error(status, body, invalid_request_is_revoked=True)
 
 
@@ -106,8 +106,8 @@ def google_signals(status: int, body: Any) -> Classification | None:
     return None
 
 
-# Meta Graph error codes (platforms.md §3.4): 190/102 dead token, 10 and 200-299 permission,
-# 4/17/32/613 and the 80001-80014 business-use-case codes are rate limits.
+# Meta Graph error codes (docs/platforms.md, Facebook): 190/102 dead token, 10 and 200-299
+# permission, 4/17/32/613 and the 80001-80014 business-use-case codes are rate limits.
 _META_REVOKED = frozenset({102, 190})
 _META_RATE_LIMIT = frozenset({4, 17, 32, 613})
 _META_BUC_RATE_LIMIT = range(80001, 80015)
@@ -138,7 +138,8 @@ def meta_signals(status: int, body: Any) -> Classification | None:  # noqa: PLR0
     if code in _META_POLICY_BLOCK:
         return Classification.policy(f"meta_{code}", status_code=status, detail=detail)
     if error.get("type") == "OAuthException" and code is None:
-        # "OAuthException with no subcode: expired, revoked or invalid" (platforms.md §3.4).
+        # Meta: an OAuthException with no subcode means expired, revoked or invalid. Read only when
+        # there is no code at all: other errors (code 100, say) also come without a subcode.
         return Classification.revoked("meta_oauth_exception", status_code=status, detail=detail)
     return None
 

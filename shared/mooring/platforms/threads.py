@@ -1,5 +1,5 @@
 """Threads: Meta's login with its own app id/secret and graph.threads.net; a long-lived token
-extended in place (platforms.md §3.9)."""
+extended in place (docs/platforms.md, Threads)."""
 
 from __future__ import annotations
 

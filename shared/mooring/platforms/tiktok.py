@@ -1,4 +1,4 @@
-"""TikTok Login Kit v2: 2 h access tokens, rotating refresh tokens (platforms.md §3.7).
+"""TikTok Login Kit v2: 2 h access tokens, rotating refresh tokens (docs/platforms.md, TikTok).
 
 Plain httpx rather than Authlib throughout: TikTok names the client `client_key` (in the
 authorize URL and the token form) where RFC 6749 says `client_id`, and reports API errors inside

@@ -1,5 +1,5 @@
 """X (Twitter) OAuth 2.0 with PKCE: a confidential client (Basic auth), 2 h access tokens and
-single-use refresh tokens (platforms.md §3.3)."""
+single-use refresh tokens (docs/platforms.md, X)."""
 
 from __future__ import annotations
 

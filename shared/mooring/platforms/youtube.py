@@ -1,5 +1,5 @@
 """YouTube through Google OAuth: offline access for a refresh token that does not rotate (keep
-it when a refresh answers without one), and a channel to pick (platforms.md §3.8)."""
+it when a refresh answers without one), and a channel to pick (docs/platforms.md, YouTube)."""
 
 from __future__ import annotations
 
