@@ -101,6 +101,9 @@ ALERTS: list[tuple[str, str, str, str, str]] = [
     ("MooringDisconnectSpike",
      ('sum by (platform) (increase(mooring_health_transitions_total{kind="expired"}[1h]))'
      " > 50"), "0m", "ticket", "{{ $value }} {{ $labels.platform }} accounts lost within an hour"),
+    ("MooringUnreadableCredentials",
+     ('sum(increase(mooring_token_keeper_accounts_due_total{kind="unreadable"}[2h])) > 0'),
+     "0m", "page", "accounts whose sealed tokens do not open were skipped by the refresh sweep"),
     ("MooringMailFailing",
      'sum(increase(mooring_notifier_delivery_outcomes_total{status="failed"}[30m])) > 0',
      "0m", "ticket", "e-mails were rejected permanently"),

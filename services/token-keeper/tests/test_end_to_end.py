@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import text
 
 from mooring.testing import read_topic
 
@@ -70,3 +71,35 @@ async def test_a_due_x_account_is_refreshed_from_sweep_to_kafka(
         body = record.value.decode()
         assert new_access.get_secret_value() not in body
         assert new_refresh.get_secret_value() not in body
+
+
+async def test_an_account_whose_secret_does_not_open_is_skipped_and_the_rest_refreshed(
+    service: Running, accounts: Accounts, sim: Control
+) -> None:
+    good, _ = await accounts.connect("x")
+    bad, _ = await accounts.connect("x")
+    # Another row's ciphertext: it names a known key but is bound to another account id,
+    # as a row restored from elsewhere or sealed under a key since removed would be.
+    async with accounts.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE accounts SET credentials = (SELECT credentials FROM accounts "
+                 "WHERE id = :good) WHERE id = :bad"),
+            {"good": good.id, "bad": bad.id},
+        )  # fmt: skip
+    await accounts.make_due(good.id)
+    await accounts.make_due(bad.id)
+
+    report = await service.app.state.sweep.run()
+
+    assert report.unreadable >= 1
+    assert report.refresh >= 1
+
+    async def refreshed() -> bool:
+        return (await accounts.get(good.id)).refreshed_at is not None
+
+    await eventually(refreshed)
+    async with accounts.engine.connect() as conn:
+        status = (
+            await conn.execute(text("SELECT status FROM accounts WHERE id = :id"), {"id": bad.id})
+        ).scalar_one()
+    assert status == "connected"  # skipped, not judged: the platform never said it was dead

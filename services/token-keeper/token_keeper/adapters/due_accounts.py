@@ -21,7 +21,7 @@ from mooring.accounts.model import Credentials
 from mooring.db.tables import accounts
 from mooring.platforms.descriptions import DESCRIPTIONS, RefreshModel
 from mooring.platforms.registry import get_description
-from mooring.vault import Vault, account_aad
+from mooring.vault import DecryptionError, Vault, account_aad
 from token_keeper.adapters.port import AbstractDueAccounts, SweepRow
 from token_keeper.domain.windows import RefreshRules, TokenFacts
 
@@ -113,6 +113,11 @@ class DueAccounts(AbstractDueAccounts):
         return int((await self._session.execute(query)).scalar_one())
 
     def _row(self, m: Any) -> SweepRow:
+        try:
+            has_refresh_token = self._has_refresh_token(m["platform"], m["id"], m["credentials"])
+            unreadable = False
+        except DecryptionError:
+            has_refresh_token, unreadable = False, True
         return SweepRow(
             id=m["id"],
             workspace_id=m["workspace_id"],
@@ -121,9 +126,10 @@ class DueAccounts(AbstractDueAccounts):
                 expires_at=m["token_expires_at"],
                 issued_at=m["token_issued_at"] or m["created_at"],
                 next_refresh_at=m["next_refresh_at"],
-                has_refresh_token=self._has_refresh_token(m["platform"], m["id"], m["credentials"]),
+                has_refresh_token=has_refresh_token,
             ),
             meta=dict(m["meta"]),
+            unreadable=unreadable,
         )
 
     def _has_refresh_token(self, platform: str, account_id: uuid.UUID, sealed: bytes) -> bool:

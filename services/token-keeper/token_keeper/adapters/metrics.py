@@ -14,7 +14,7 @@ class KeeperMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.due = Counter(
             "mooring_token_keeper_accounts_due_total",
-            "Accounts a sweep found due, by platform and kind (refresh, reminder).",
+            "Accounts a sweep found due, by platform and kind (refresh, reminder, unreadable).",
             ["platform", "kind"],
             registry=registry,
         )

@@ -23,6 +23,9 @@ class SweepRow:
     workspace_id: uuid.UUID
     facts: TokenFacts
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # The sealed credentials do not open (a key removed from the keyring, a damaged row): the
+    # sweep skips and counts the account instead of failing every other one on the page.
+    unreadable: bool = False
 
 
 class AbstractDueAccounts(abc.ABC):

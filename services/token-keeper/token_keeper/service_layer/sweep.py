@@ -45,6 +45,7 @@ class SweepReport:
     scanned: int = 0
     refresh: int = 0
     reminders: int = 0
+    unreadable: int = 0
 
 
 class Sweep:
@@ -108,7 +109,7 @@ class Sweep:
             "sweep done",
             extra={"sweep_id": str(sweep_id), "retries_only": retries_only,
                    "scanned": report.scanned, "refresh": report.refresh,
-                   "reminders": report.reminders},
+                   "reminders": report.reminders, "unreadable": report.unreadable},
         )  # fmt: skip
         return report
 
@@ -123,6 +124,15 @@ class Sweep:
         reminders: bool,
     ) -> None:
         facts = row.facts
+        if row.unreadable:
+            # Nothing can refresh it until the key is back; the rest of the page goes on.
+            report.unreadable += 1
+            self._count(facts.platform, "unreadable")
+            logger.error(
+                "account credentials do not open with the keyring; skipped",
+                extra={"account_id": str(row.id), "platform": facts.platform},
+            )
+            return
         expiry = effective_expiry(facts.description, facts.expires_at, facts.issued_at)
         if expiry is None:
             return  # never expires: nothing to do, ever
