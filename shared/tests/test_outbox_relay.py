@@ -285,3 +285,52 @@ async def test_pruning_keeps_up_with_more_rows_than_one_chunk(
         assert (left, inbox_left) == (1, 0)  # the recent row stays
     finally:
         await engine.dispose()
+
+
+async def test_more_rows_of_a_missing_topic_than_one_batch_hold_back_no_other_topic(
+    scratch_database: DatabaseSettings,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A missing topic's rows all step aside at once, claimed or not: its lower ids would
+    otherwise fill every batch again as soon as their back-off ended, and a row of an existing
+    topic behind them would wait until every one of them was parked (hours, for a deleted
+    benchmark topic's 24,000 rows in a development outbox)."""
+    await asyncio.to_thread(upgrade, scratch_database)
+    engine = create_engine(scratch_database, application_name="missing-topic-test")
+    gone = [connected_event() for _ in range(5)]
+    fine = connected_event()
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await Outbox(scratch_topic_prefix("gone")).add(session, *gone)  # never created
+            await Outbox(prefix).add(session, fine)
+        relay = OutboxRelay(
+            engine,
+            producer,
+            listen_url=scratch_database.libpq_url,
+            batch_size=2,
+            metadata_timeout_s=0.5,
+        )
+        caplog.set_level(logging.WARNING, logger="mooring.messaging.relay")
+        assert await relay.relay_once() == 0  # two of the missing topic's rows claimed
+        async with engine.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    select(outbox.c.attempts, outbox.c.next_attempt_at.is_not(None)).where(
+                        outbox.c.event_id.in_([e.id for e in gone])
+                    )
+                )
+            ).all()
+        assert sorted(waiting) == [(1, True)] * 5  # the unclaimed three stepped aside too
+        assert "outbox rows of a missing topic stepped aside" in relay_messages(caplog)
+        assert await relay.relay_once() == 1  # the next batch is the existing topic's row
+        records = await read_topic(
+            kafka_settings.bootstrap_servers,
+            prefix + "account.connected",
+            until=lambda rs: any(header(r, "ce_id") == str(fine.id) for r in rs),
+        )
+        assert [header(r, "ce_id") for r in records] == [str(fine.id)]
+    finally:
+        await engine.dispose()
