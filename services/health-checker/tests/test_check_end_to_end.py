@@ -1,11 +1,13 @@
 """One account checked end to end on the real stack: the job, a verify against the simulator,
-the transition, and `account.disconnected` on Kafka carrying the check run's id."""
+the transition, and `account.disconnected` on Kafka carrying the check run's id; an account
+whose sealed credentials do not open is skipped without holding back its batch."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from health_checker.main import CHECK_JOB
 
@@ -43,3 +45,36 @@ async def test_a_revoked_account_is_expired_and_the_incident_reaches_kafka(
         assert mine[0]["status"] == "token_expired"
         assert mine[0]["reason"] == "revoked"
         assert uuid.UUID(mine[0]["check_run_id"]) == uuid.UUID(run_id)
+
+
+async def test_an_account_whose_secret_does_not_open_holds_back_no_other_account(
+    sim, make_settings, start, hc_engine
+) -> None:
+    revoked = await sim.connect("x", "e2e-beside-unreadable")
+    async with start(make_settings()) as service:
+        account = await service.add("x", revoked)
+        unreadable = await service.add("x", await sim.connect("x", "e2e-unreadable"))
+        # Another row's ciphertext: bound to another account id, as a row restored from
+        # elsewhere or sealed under a key since removed would be. It shares the batch.
+        async with hc_engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE accounts SET credentials = (SELECT credentials FROM accounts "
+                     "WHERE id = :other) WHERE id = :id"),
+                {"other": account.id, "id": unreadable.id},
+            )  # fmt: skip
+        assert sim.revoke("x", "e2e-beside-unreadable") >= 1
+
+        job = await service.run_job(CHECK_JOB)
+        assert job.status == "succeeded", job.error
+
+        latest = (await service.http.get("/internal/v1/check-runs/latest")).json()
+        assert latest["status"] == "completed"
+        assert latest["counts"] == {"expired": 1, "error": 1}
+        assert (await service.account(account.id)).status == "token_expired"
+        async with hc_engine.connect() as conn:
+            status = (
+                await conn.execute(
+                    text("SELECT status FROM accounts WHERE id = :id"), {"id": unreadable.id}
+                )
+            ).scalar_one()
+        assert status == "connected"  # skipped, not judged: the platform never said it was dead

@@ -36,6 +36,7 @@ from health_checker.domain.runs import Batch, CheckRun
 from health_checker.service_layer.check_account import AccountChecker
 from health_checker.service_layer.unit_of_work import AbstractHealthUnitOfWork
 from mooring.accounts.model import Account
+from mooring.vault import DecryptionError
 
 __all__ = ["CheckWorker"]
 
@@ -209,12 +210,14 @@ class CheckWorker:
     ) -> None:
         async with self.uow() as uow:
             ids = await uow.checks.batch_accounts(batch, CHECKED_STATUSES)
-            found = {a.id: a for a in await uow.accounts.get_many(ids)}
+            found, unreadable = await _readable_accounts(uow, ids)
         progress = _Progress(ids)
         counts: Counter[str] = Counter()
         limit = self.limits.get(batch.platform, PlatformLimit())
         lanes = [
-            asyncio.create_task(self._lane(run, batch, found, progress, counts, turn, deadline))
+            asyncio.create_task(
+                self._lane(run, batch, (found, unreadable), progress, counts, turn, deadline)
+            )
             for _ in range(min(limit.concurrency, max(1, len(ids))))
         ]
         sent_before = turn.sent
@@ -244,13 +247,14 @@ class CheckWorker:
         self,
         run: CheckRun,
         batch: Batch,
-        found: Mapping[uuid.UUID, Account],
+        accounts: tuple[Mapping[uuid.UUID, Account], frozenset[uuid.UUID]],
         progress: _Progress,
         counts: Counter[str],
         turn: _Turn,
         deadline: _Deadline,
     ) -> None:
         gates = self.gates()
+        found, unreadable = accounts
         while not deadline.passed:
             budget: int | None = None
             if turn.allowance is not None:
@@ -265,7 +269,12 @@ class CheckWorker:
                 return
             account = found.get(progress.ids[index])
             with gates.using(batch.platform, budget=budget) as use:
-                outcome = Checked.GONE if account is None else await self._check(account, run)
+                if progress.ids[index] in unreadable:
+                    outcome = Checked.ERROR  # nothing to verify with until the key is back
+                elif account is None:
+                    outcome = Checked.GONE
+                else:
+                    outcome = await self._check(account, run)
             turn.sent += use.sent
             if turn.allowance is not None and budget is not None:
                 turn.allowance += budget - use.sent
@@ -291,6 +300,37 @@ class CheckWorker:
                 },
             )
             return Checked.ERROR
+
+
+async def _readable_accounts(
+    uow: AbstractHealthUnitOfWork, ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Account], frozenset[uuid.UUID]]:
+    """The batch's accounts, and the ids of those whose sealed credentials do not open.
+
+    One such row (sealed under a key since removed from the keyring, or copied from another
+    account) made the whole batch fail, at every turn of every run, so no account that shared
+    its id range was ever checked again. It is skipped and logged instead, its status left
+    alone: the platform never said its token was dead.
+    """
+    try:
+        return {a.id: a for a in await uow.accounts.get_many(ids)}, frozenset()
+    except DecryptionError:
+        pass
+    found: dict[uuid.UUID, Account] = {}
+    unreadable: set[uuid.UUID] = set()
+    for account_id in ids:
+        try:
+            account = await uow.accounts.get(account_id)
+        except DecryptionError:
+            unreadable.add(account_id)
+        else:
+            if account is not None:
+                found[account_id] = account
+    logger.error(
+        "account credentials do not open with the keyring; skipped",
+        extra={"accounts": len(unreadable), "account_ids": sorted(map(str, unreadable))[:20]},
+    )
+    return found, frozenset(unreadable)
 
 
 class _Progress:
