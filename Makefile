@@ -10,7 +10,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi asyncapi k8s observability clean job token browser
+.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi asyncapi k8s observability clean job demo token browser
 
 $(UV):
 	python3 -m venv .tools
@@ -54,6 +54,10 @@ test-unit: install
 # Run a scheduled job now against the stack `make run` started: make job NAME=social:check-connections
 job: install
 	$(PY) deploy/local/job.py "$(NAME)"
+
+# The story of a connection's life, told against the stack `make run` started (docs/operations.md)
+demo: install
+	$(PY) deploy/local/demo.py
 
 lint: install
 	.venv/bin/ruff format --check .

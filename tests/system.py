@@ -1,8 +1,9 @@
-"""The whole system as OS processes for cross-service tests: the simulator and five services.
+"""The whole system as OS processes for cross-service tests: the simulator, the SMTP catcher and
+five services.
 
 Like `make run`, on free ports, against the test session's database and a scratch topic prefix,
 with fresh development secrets; every process's output goes to a file under the test's temporary
-folder, which a failing test can show.
+folder, which a failing test can show, and every e-mail the notifier sends to `System.mail_dir`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mooring.testing import scratch_topic_prefix
 
 __all__ = ["SERVICES", "System", "running_system"]
 
+ROOT = Path(__file__).resolve().parents[1]
+
 # package -> environment prefix
 SERVICES = {
     "connector": "CONNECTOR",
@@ -52,6 +55,7 @@ class System:
     logs: Path
     gateway_secret: str
     service_token: str
+    mail_dir: Path
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
 
     def gateway_token(self, workspace_id: uuid.UUID, role: Role = "owner") -> str:
@@ -72,6 +76,20 @@ async def _start(
         return await asyncio.create_subprocess_exec(
             *args, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT
         )
+
+
+async def _listening(port: int, process: asyncio.subprocess.Process, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"port {port}: exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {port} after {timeout_s:.0f} s")
 
 
 async def _ready(url: str, process: asyncio.subprocess.Process, timeout_s: float) -> None:
@@ -96,9 +114,11 @@ async def running_system(
     label: str = "system",
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[System]:
-    """Start the simulator and every service; stop them all (SIGTERM, then SIGKILL) at the end."""
+    """Start the simulator, the SMTP catcher and every service; stop them all (SIGTERM, then
+    SIGKILL) at the end."""
     gateway_secret, service_token = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    sim_port = free_port()
+    sim_port, smtp_port = free_port(), free_port()
+    mail_dir = logs / "mail"
     sim_url = f"http://127.0.0.1:{sim_port}"
     ports = {package: free_port() for package in SERVICES}
     urls = {package: f"http://127.0.0.1:{port}" for package, port in ports.items()}
@@ -115,9 +135,15 @@ async def running_system(
         **simulator_environment(sim_url),
         **{f"{p}_SERVICE_TOKENS": service_token for p in SERVICES.values()},
         **{f"{p}_HTTP_PORT": str(ports[package]) for package, p in SERVICES.items()},
+        # The callback the platforms send browsers to: this connector, not one on the default port.
+        "CONNECTOR_PUBLIC_URL": urls["connector"],
+        # Never the catcher of a developer's `make run` on the default port.
+        "NOTIFIER_SMTP_HOST": "127.0.0.1",
+        "NOTIFIER_SMTP_PORT": str(smtp_port),
+        "NOTIFIER_SMTP_SECURITY": "none",
         **(extra_env or {}),
     }
-    system = System(env, urls | {"sim": sim_url}, logs, gateway_secret, service_token)
+    system = System(env, urls | {"sim": sim_url}, logs, gateway_secret, service_token, mail_dir)
     try:
         sim = await _start(
             "platform-sim",
@@ -127,6 +153,15 @@ async def running_system(
         )
         system.processes["platform-sim"] = sim
         await _ready(f"{sim_url}/_control/health", sim, 30)
+        catcher = await _start(
+            "smtp-catcher",
+            [sys.executable, str(ROOT / "deploy/local/smtp_catcher.py"),
+             "--port", str(smtp_port), "--dir", str(mail_dir)],
+            env,
+            logs,
+        )  # fmt: skip
+        system.processes["smtp-catcher"] = catcher
+        await _listening(smtp_port, catcher, 30)
         # Migrations once, before the services race for them (as `make run` does).
         migrate = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mooring.db.migrate", "upgrade", env=env

@@ -161,6 +161,21 @@ def control_routes(state: SimState) -> Mount:  # noqa: C901, PLR0915 - one flat 
             "long_lived": token.long_lived,
         }
 
+    async def issued_secrets(_: Request) -> dict[str, Any]:
+        # For secret scans of whatever talked to the simulator: every value it ever handed
+        # out (expired and revoked ones too) and every Bluesky password it knows.
+        passwords = {
+            password
+            for account in state.bluesky.by_handle.values()
+            for password in (account.app_password, account.main_password)
+            if password
+        }
+        return {
+            "tokens": sorted(state.store.tokens),
+            "codes": sorted(state.store.codes),
+            "passwords": sorted(passwords),
+        }
+
     async def revoke(request: Request) -> dict[str, Any]:
         data = await _json(request)
         if "token" in data:
@@ -312,6 +327,7 @@ def control_routes(state: SimState) -> Mount:  # noqa: C901, PLR0915 - one flat 
             Route("/reset", handler(reset), methods=["POST"]),
             Route("/clock", handler(clock), methods=["GET", "POST"]),
             Route("/config", handler(config), methods=["GET", "POST"]),
+            Route("/secrets", handler(issued_secrets), methods=["GET"]),
             Route("/tokens/revoke", handler(revoke), methods=["POST"]),
             Route("/tokens/expire", handler(expire), methods=["POST"]),
             Route("/tokens/issue", handler(issue), methods=["POST"]),

@@ -136,6 +136,24 @@ def test_issue_expire_revoke_and_inspect_tokens(sim):
     assert refresh.status_code == 400
 
 
+def test_secrets_lists_every_token_code_and_password_ever_issued(sim):
+    issued = sim.control("POST", "/tokens/issue", {"platform": "x", "user": "scan"})["tokens"][0]
+    sim.control("POST", "/tokens/revoke", {"platform": "x", "user": "scan"})
+    code = sim.consent("/linkedin/oauth/v2/authorization", user="scan")["code"]
+    sim.control(
+        "POST",
+        "/bluesky/accounts",
+        {"handle": "scan.bsky.social", "app_password": "abcd-efgh-ijkl-mnop"},
+    )
+    listed = sim.control("GET", "/secrets")
+    # Revoked tokens stay listed: a scan looks for everything that was ever handed out.
+    assert {issued["access_token"], issued["refresh_token"]} <= set(listed["tokens"])
+    assert code in listed["codes"]
+    assert listed["passwords"] == ["abcd-efgh-ijkl-mnop"]
+    sim.control("POST", "/reset")
+    assert sim.control("GET", "/secrets") == {"tokens": [], "codes": [], "passwords": []}
+
+
 def test_clock_and_reset(sim):
     before = sim.control("GET", "/clock")
     after = sim.control("POST", "/clock", {"advance_seconds": 90000})
