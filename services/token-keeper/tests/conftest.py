@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.accounts.model import Account
 from mooring.accounts.tokens import credentials_from
-from mooring.db.engine import create_session_factory
+from mooring.db.engine import create_engine, create_session_factory
+from mooring.db.migrate import upgrade
 from mooring.messaging.outbox import Outbox
 from mooring.platforms import (
     OAuthPlatformAdapter,
@@ -43,7 +44,12 @@ from mooring.platforms import (
 from mooring.platforms.simulator import simulator_settings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
-from mooring.testing import random_vault_settings, scratch_topic_prefix, unique
+from mooring.testing import (
+    random_vault_settings,
+    scratch_topic_prefix,
+    temporary_database,
+    unique,
+)
 from mooring.uow import UnitOfWorkDeps
 from mooring.vault import Vault
 from token_keeper.config import Settings
@@ -60,6 +66,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def database_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> Iterator[DatabaseSettings]:
+    """token-keeper's own database. A sweep walks every account there is: in the suite's shared
+    database it would also find the accounts other packages' tests left (due ones to refresh,
+    ones sealed with other keyrings), and a test's own events would queue behind theirs."""
+    with temporary_database(infra[0], "mooring_tk") as settings:
+        upgrade(settings)
+        yield settings
+
+
+@pytest.fixture(scope="session")
+async def engine(database_settings: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_settings, application_name="token-keeper-tests")
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
