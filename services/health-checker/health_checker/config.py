@@ -53,22 +53,26 @@ class Settings(ServiceSettings):
     http_port: int = 8103
     platforms: PlatformSettings = Field(default_factory=PlatformSettings)
 
+    # Plain `int` here, not `StrictInt` (kept for the JSON limits above): every value read from
+    # the environment is a string, and a strict field refuses "3600", so the service would not
+    # start with any of these set.
+
     # -- social:check-connections ------------------------------------------------------------
-    check_every_s: StrictInt = Field(
+    check_every_s: int = Field(
         default=86_400, ge=10, description="Tick of social:check-connections (daily)."
     )
-    check_offset_s: StrictInt = Field(
+    check_offset_s: int = Field(
         default=3 * 3600, ge=0, description="Ticks fall at the epoch plus this (03:00 UTC)."
     )
-    check_window_s: StrictInt = Field(
+    check_window_s: int = Field(
         default=20 * 3600,
         ge=10,
         description="How long one tick works a run; what is left carries on at the next tick.",
     )
-    check_batch_size: StrictInt = Field(
+    check_batch_size: int = Field(
         default=200, ge=1, le=5000, description="Accounts per claimed batch."
     )
-    check_parallel_platforms: StrictInt = Field(
+    check_parallel_platforms: int = Field(
         default=12, ge=1, le=12, description="Platforms one replica works at once."
     )
     check_turn_s: float = Field(
@@ -87,16 +91,16 @@ class Settings(ServiceSettings):
     )
 
     # -- social:recover-stuck-posts ----------------------------------------------------------
-    stuck_every_s: StrictInt = Field(
+    stuck_every_s: int = Field(
         default=1800, ge=10, description="Tick of social:recover-stuck-posts (30 min)."
     )
-    stuck_threshold_s: StrictInt = Field(
+    stuck_threshold_s: int = Field(
         default=3600, ge=1, description="A delivery publishing longer than this is stuck."
     )
-    stuck_max_attempts: StrictInt = Field(
+    stuck_max_attempts: int = Field(
         default=3, ge=1, le=100, description="Attempts after which a stuck delivery fails."
     )
-    delivery_retention_s: StrictInt = Field(
+    delivery_retention_s: int = Field(
         default=14 * 86_400,
         ge=3600,
         description="Finished or decided deliveries are forgotten this long after their last "

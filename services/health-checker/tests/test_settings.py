@@ -30,6 +30,33 @@ def test_defaults_give_x_and_youtube_a_daily_budget() -> None:
     assert (settings.stuck_threshold_s, settings.stuck_max_attempts) == (3600, 3)
 
 
+def test_every_number_can_be_set_from_the_environment(monkeypatch) -> None:
+    """Environment values are strings: a strict integer field refused every one of them, so the
+    service could not start with, say, HEALTH_CHECKER_STUCK_EVERY_S set."""
+    numbers = {
+        "CHECK_EVERY_S": 3600,
+        "CHECK_OFFSET_S": 60,
+        "CHECK_WINDOW_S": 1800,
+        "CHECK_BATCH_SIZE": 50,
+        "CHECK_PARALLEL_PLATFORMS": 4,
+        "STUCK_EVERY_S": 86_400,
+        "STUCK_THRESHOLD_S": 600,
+        "STUCK_MAX_ATTEMPTS": 5,
+        "DELIVERY_RETENTION_S": 7200,
+    }
+    for name, value in numbers.items():
+        monkeypatch.setenv(f"HEALTH_CHECKER_{name}", str(value))
+    settings = Settings()
+    assert {name: getattr(settings, name.lower()) for name in numbers} == numbers
+
+
+@pytest.mark.parametrize("value", ["1.5", "ten", "true"])
+def test_a_number_that_is_not_a_whole_number_is_refused(monkeypatch, value) -> None:
+    monkeypatch.setenv("HEALTH_CHECKER_CHECK_BATCH_SIZE", value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
 @pytest.mark.parametrize(
     "limits",
     [
