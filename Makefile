@@ -10,7 +10,7 @@ PY := .venv/bin/python
 PACKAGES := -p mooring -p connector -p token_keeper -p health_checker -p notifier -p billing_gate -p platform_sim
 TESTS := shared services sim tests
 
-.PHONY: install infra infra-stop infra-status run test test-unit lint fmt bench schemas openapi asyncapi k8s observability clean job demo token browser
+.PHONY: install infra infra-stop infra-status run test test-unit test-failures lint fmt bench schemas openapi asyncapi k8s observability clean job demo token browser
 
 $(UV):
 	python3 -m venv .tools
@@ -50,6 +50,12 @@ token: install
 # The fast tier: no broker, no database, nothing started (markers, see conftest.py).
 test-unit: install
 	MOORING_TEST_TIER=unit $(PY) -m pytest $(TESTS) -q -ra -n 2 -m "not integration and not connected and not e2e"
+
+# The failure suite (tests/failures): SIGKILLed services, Kafka and PostgreSQL restarts, poison
+# events, a platform outage. It starts, stops and restarts a broker and a server of its own
+# (127.0.0.1:19096 and :55433), never the ones `make test` or `make run` use.
+test-failures: install
+	$(PY) -m pytest tests/failures -q -ra
 
 # Run a scheduled job now against the stack `make run` started: make job NAME=social:check-connections
 job: install

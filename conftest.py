@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,17 @@ from mooring.testing import delete_scratch_topics, infra_settings, temporary_dat
 _INFRA_FIXTURES = frozenset(
     {"infra", "database_settings", "kafka_settings", "engine", "scratch_database"}
 )
+# The failure tests stop and restart a broker and a database of their own: they run only when
+# named (`make test-failures`), never as part of `make test`'s `pytest shared services sim tests`.
+_FAILURE_TESTS = Path(__file__).resolve().parent / "tests" / "failures"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path != _FAILURE_TESTS:
+        return None
+    here = config.invocation_params.dir
+    named = (Path(here, arg.split("::")[0]).resolve() for arg in config.args)
+    return not any(path.is_relative_to(_FAILURE_TESTS) for path in named)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

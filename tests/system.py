@@ -13,6 +13,7 @@ import base64
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -58,6 +59,22 @@ class System:
     mail_dir: Path
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
 
+    async def kill(self, package: str) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is flushed (a crash, an OOM kill)."""
+        process = self.processes[package]
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+    async def restart(self, package: str, *, timeout_s: float = 120) -> None:
+        """Start a stopped or killed service again on its port, with the same environment."""
+        if self.processes[package].returncode is None:
+            raise RuntimeError(f"{package} is still running")
+        self.processes[package] = await _start(
+            package, [sys.executable, "-m", package], self.env, self.logs, append=True
+        )
+        await _ready(f"{self.urls[package]}/health/ready", self.processes[package], timeout_s)
+
     def gateway_token(self, workspace_id: uuid.UUID, role: Role = "owner") -> str:
         settings = GatewayJwtSettings(secret=self.gateway_secret)  # type: ignore[arg-type]
         return issue_gateway_token(
@@ -70,9 +87,10 @@ class System:
 
 
 async def _start(
-    name: str, args: list[str], env: dict[str, str], logs: Path
+    name: str, args: list[str], env: dict[str, str], logs: Path, *, append: bool = False
 ) -> asyncio.subprocess.Process:
-    with (logs / f"{name}.log").open("wb") as sink:
+    # A restarted process appends, so its log keeps what happened before the restart.
+    with (logs / f"{name}.log").open("ab" if append else "wb") as sink:
         return await asyncio.create_subprocess_exec(
             *args, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT
         )

@@ -160,6 +160,15 @@ class OutboxRelay:
             failures, held, missing = await self._publish(rows)
             published = [r.id for r in rows if r.id not in failures and r.id not in held]
             await conn.execute(_MARK_PUBLISHED, {"ids": published})
+            if (failures or missing) and not await self._broker_reachable():
+                # Nothing refused these rows: no broker answers (stopped, restarting, cut off).
+                # Counting that against them would park every row after a long enough outage;
+                # they wait as they are and go with the first round after it.
+                logger.warning(
+                    "outbox relay: Kafka unreachable; unpublished rows wait",
+                    extra={"rows": len(rows) - len(published)},
+                )
+                failures, missing = {}, {}
             if failures:
                 await self._record_failures(conn, rows, failures)
             for topic, error in missing.items():
@@ -290,6 +299,15 @@ class OutboxRelay:
             except (KafkaError, TimeoutError) as exc:
                 missing[topic] = exc if str(exc) else UnknownTopicOrPartitionError(topic)
         return missing
+
+    async def _broker_reachable(self) -> bool:
+        """Whether any broker answers a metadata request: only one that answers refuses a row."""
+        try:
+            async with asyncio.timeout(self._metadata_timeout_s):
+                await self._producer.client.fetch_all_metadata()
+        except (KafkaError, TimeoutError, OSError):
+            return False
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
