@@ -26,6 +26,9 @@ def main() -> int:
         if subprocess.run([sys.executable, str(HERE / name)], check=False).returncode != 0:
             failed.append(name)
     print(f"\nresults in {HERE / 'results'}")
+    # The README's table comes from the results just written (those of a failed bench are
+    # whatever it last wrote, or "not measured").
+    subprocess.run([sys.executable, str(HERE / "figures.py")], check=False)
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
