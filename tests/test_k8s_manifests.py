@@ -72,9 +72,13 @@ def test_consumers_autoscale_on_cpu_and_jobs_create_topics_and_migrate() -> None
         assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     jobs = of_kind("Job")
     topics = jobs["create-topics"]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert topics[:3] == ["python", "-m", "mooring.messaging.topics"]
-    assert "--replication-factor" in topics
-    assert "3" in topics
+    assert topics == ["python", "-m", "mooring.messaging.topics"]  # the counts come from settings
+    settings = of_kind("ConfigMap")["mooring-config"]["data"]
+    assert settings["KAFKA_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert settings["KAFKA_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+    assert int(settings["KAFKA_TOPIC_PARTITIONS"]) >= 3
+    env_from = jobs["create-topics"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"configMapRef": {"name": "mooring-config"}} in env_from
     migrate = jobs["migrate"]["spec"]["template"]["spec"]["containers"][0]["command"]
     assert migrate == ["python", "-m", "mooring.db.migrate", "upgrade"]
 

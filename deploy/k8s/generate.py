@@ -252,7 +252,11 @@ def config() -> dict[str, Any]:
             "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "KAFKA_CREATE_TOPICS": "false",
+            # What the create-topics Job makes: partitions bound the useful consumer replicas;
+            # three copies with two in sync survive one broker down without losing a write.
             "KAFKA_TOPIC_PARTITIONS": "6",
+            "KAFKA_TOPIC_REPLICATION_FACTOR": "3",
+            "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "2",
             "MOORING_CONSUMER_ALLOWED_SOURCES": json.dumps(CONTRACT_SOURCES, sort_keys=True),
             "MOORING_BILLING_BASE_URL": "http://billing-gate.mooring.svc",
             "MOORING_TRACING_EXPORTER": "otlp",
@@ -272,8 +276,7 @@ def objects() -> list[dict[str, Any]]:
                                                               "labels": LABELS}},
         config(),
         *secrets(),
-        job("create-topics", ["-m", "mooring.messaging.topics", "--partitions", "6",
-                              "--replication-factor", "3", "--min-insync-replicas", "2"], admin),
+        job("create-topics", ["-m", "mooring.messaging.topics"], admin),  # counts: the ConfigMap
         job("migrate", ["-m", "mooring.db.migrate", "upgrade"], admin[:1]),
         *(o for service in SERVICES for o in service_objects(service)),
     ]  # fmt: skip

@@ -35,6 +35,14 @@ class KafkaSettings(BaseSettings):
         default="", description="Prepended to every topic: several environments on one cluster."
     )
     topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Copies of each topic the services create (3 on a cluster)."
+    )
+    topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="`min.insync.replicas` of each created topic; none: the broker's default.",
+    )
     request_timeout_ms: int = Field(default=10_000, ge=100)
     create_topics: bool = Field(
         default=True,

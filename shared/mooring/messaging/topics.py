@@ -76,13 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--partitions", type=int, default=None, help="default: KAFKA_TOPIC_PARTITIONS"
     )
-    parser.add_argument("--replication-factor", type=int, default=1)
-    parser.add_argument("--min-insync-replicas", type=int, default=None)
+    parser.add_argument(
+        "--replication-factor",
+        type=int,
+        default=None,
+        help="default: KAFKA_TOPIC_REPLICATION_FACTOR",
+    )
+    parser.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=None,
+        help="default: KAFKA_TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's)",
+    )
     args = parser.parse_args(argv)
     kafka = KafkaSettings()
-    configs = (
-        {"min.insync.replicas": str(args.min_insync_replicas)} if args.min_insync_replicas else {}
-    )
+    min_insync = args.min_insync_replicas or kafka.topic_min_insync_replicas
+    configs = {"min.insync.replicas": str(min_insync)} if min_insync else {}
     topics = contract_topics(kafka.topic_prefix)
     asyncio.run(
         ensure_topics(
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             partitions=args.partitions or kafka.topic_partitions,
             request_timeout_ms=kafka.request_timeout_ms,
             options=kafka.client_options(),
-            replication_factor=args.replication_factor,
+            replication_factor=args.replication_factor or kafka.topic_replication_factor,
             configs=configs,
         )
     )
