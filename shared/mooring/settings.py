@@ -61,6 +61,12 @@ class KafkaSettings(BaseSettings):
         default="", description="The cluster's CA certificate (PEM); empty: the system's."
     )
 
+    def topic_configs(self) -> dict[str, str]:
+        """The per-topic configuration of the topics Mooring creates."""
+        if self.topic_min_insync_replicas is None:
+            return {}
+        return {"min.insync.replicas": str(self.topic_min_insync_replicas)}
+
     @model_validator(mode="after")
     def _credentials_for_sasl(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL") and not (

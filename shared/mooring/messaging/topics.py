@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     kafka = KafkaSettings()
-    min_insync = args.min_insync_replicas or kafka.topic_min_insync_replicas
-    configs = {"min.insync.replicas": str(min_insync)} if min_insync else {}
+    if args.min_insync_replicas:
+        kafka = kafka.model_copy(update={"topic_min_insync_replicas": args.min_insync_replicas})
     topics = contract_topics(kafka.topic_prefix)
     asyncio.run(
         ensure_topics(
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             request_timeout_ms=kafka.request_timeout_ms,
             options=kafka.client_options(),
             replication_factor=args.replication_factor or kafka.topic_replication_factor,
-            configs=configs,
+            configs=kafka.topic_configs(),
         )
     )
     print(f"{len(topics)} topics in place")  # noqa: T201 - a command's report

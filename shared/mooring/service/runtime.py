@@ -258,6 +258,8 @@ class ServiceRuntime(Generic[U]):
                 partitions=kafka.topic_partitions,
                 request_timeout_ms=kafka.request_timeout_ms,
                 options=kafka.client_options(),
+                replication_factor=kafka.topic_replication_factor,
+                configs=kafka.topic_configs(),
             )
         # The service's own identity writes its dead letters; the relay writes every service's
         # events, under an identity of its own when one is configured.
