@@ -19,6 +19,17 @@ from demo_story import DemoFailedError, Endpoints, NotRunningError, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("MOORING_RUN_STATE_DIR", ROOT / ".run"))
+URL_KEYS = (
+    "CONNECTOR_URL",
+    "TOKEN_KEEPER_URL",
+    "HEALTH_CHECKER_URL",
+    "NOTIFIER_URL",
+    "BILLING_GATE_URL",
+    "SIM_URL",
+    "MAIL_DIR",
+    "SERVICE_TOKEN",
+)
+SERVICE_KEYS = ("MOORING_GATEWAY_JWT_SECRET",)  # the demo signs its gateway tokens with it
 NOT_RUNNING = "nothing is running here; start the stack with `make run` (in another terminal) first"
 
 
@@ -37,6 +48,14 @@ def endpoints() -> Endpoints:
         raise NotRunningError(NOT_RUNNING)
     urls = read_env(endpoints_env)
     service_env = os.environ | read_env(services_env)
+    missing = [k for k in URL_KEYS if not urls.get(k)]
+    missing += [k for k in SERVICE_KEYS if not service_env.get(k)]
+    if missing:
+        # Files from another version of the launcher, or edited by hand: say what is missing
+        # rather than fail half-way through the story.
+        raise NotRunningError(
+            f"{STATE} lacks {', '.join(missing)}; start the stack again with `make run`"
+        )
     return Endpoints(
         connector=urls["CONNECTOR_URL"],
         token_keeper=urls["TOKEN_KEEPER_URL"],
