@@ -21,13 +21,15 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mooring.db.engine import create_engine
+from mooring.db.migrate import upgrade
 from mooring.events import AccountConnected, Envelope, WorkspacePlanChanged, utcnow
 from mooring.messaging.cloudevents import encode_body, encode_headers
 from mooring.messaging.topics import contract_topics, ensure_topics
 from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
-from mooring.testing import header, read_topic, scratch_topic_prefix
+from mooring.testing import header, read_topic, scratch_topic_prefix, temporary_database
 from mooring.uow import SqlUnitOfWork
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.connected]
@@ -103,6 +105,32 @@ async def send(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> No
 
 
 @pytest.fixture(scope="module")
+def database_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> Iterator[DatabaseSettings]:
+    """A database of this module's own. The relay that holds a database's relay lock publishes
+    every outbox row there to the broker *it* is connected to: in the session's database a
+    relay of another test, on the plaintext broker, could take this test's row."""
+    with temporary_database(infra[0], "mooring_secure") as settings:
+        upgrade(settings)
+        yield settings
+
+
+@pytest.fixture(scope="module")
+async def engine(database_settings: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_settings, application_name="kafka-security-tests")
+    yield engine
+    await engine.dispose()
+
+
+async def ready(runtime: ServiceRuntime[SqlUnitOfWork], timeout_s: float = 120) -> None:
+    """Every subscription joined: on a broker just started, the first group waits for the
+    offsets topic to be made, and the first rebalance can take tens of seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not (readiness := await runtime.readiness()).ready:
+        assert asyncio.get_running_loop().time() < deadline, readiness.checks
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
 async def effects(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(
@@ -165,6 +193,7 @@ async def test_the_pipeline_runs_through_scram_over_tls_and_acls_fence_every_pri
     service_own = await producer_for(kafka)
     try:
         async with runtime.lifespan():
+            await ready(runtime)
             # outbox -> relay (as `relay`) -> broker -> consumer (as `billing-gate`)
             async with runtime.unit_of_work() as uow:
                 uow.emit(connected)

@@ -156,8 +156,16 @@ async def test_ready_means_database_broker_and_subscriptions(
     )
 
 
+async def inbox_sources(engine: AsyncEngine, group: str) -> dict[uuid.UUID, str | None]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event_id, source FROM inbox WHERE consumer = :c"), {"c": group}
+        )
+        return {row.event_id: row.source for row in rows}
+
+
 async def test_duplicates_yield_one_effect(
-    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects],
+    runtime: tuple[ServiceRuntime[SqlUnitOfWork], Effects], engine: AsyncEngine
 ) -> None:
     rt, effects = runtime
     e = event()
@@ -166,6 +174,8 @@ async def test_duplicates_yield_one_effect(
         await produce(rt.producer, topic, encode_body(e), encode_headers(e), e.key)
     await after_the_copies(rt, effects, e)
     assert await effects.count(e.id) == 1
+    # The mark records who sent the event (its ce_source), for an audit of what came from where.
+    assert (await inbox_sources(engine, effects.group))[e.id] == "test"
 
 
 async def test_relay_crash_duplicate_reaches_the_consumer_once(
@@ -335,6 +345,9 @@ async def test_batch_subscribers_apply_a_batch_at_once_and_isolate_a_poison_even
             settle_s=0.5,
         )
     assert await counter.count(events[10].id) == 0
+    marks = await inbox_sources(engine, group)
+    assert set(marks) == {e.id for e in events} - poison  # the poison's mark rolled back
+    assert set(marks.values()) == {"test"}  # each with its ce_source, batch path too
     assert sorted(header(r, "dlq-error-type") for r in dead) == [
         "MalformedEventError",
         "RuntimeError",

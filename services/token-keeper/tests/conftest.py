@@ -344,7 +344,7 @@ async def accounts(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 30.0, every_s: float = 0.1
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 60.0, every_s: float = 0.1
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
