@@ -24,6 +24,7 @@ from mooring.platforms import SqlMastodonAppStore
 from mooring.platforms.transport import AiohttpTransport
 from mooring.service.http import build_http_app
 from mooring.service.runtime import ServiceRuntime
+from mooring.service.tracing import instrument_http_client
 
 __all__ = ["SERVICE", "create_app"]
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base_url=settings.billing.base_url,
         transport=AiohttpTransport(limits=settings.platforms.http.limits()),
     )
+    instrument_http_client(billing_http)  # billing-gate's spans join the connect's trace
     billing = BillingClient(settings.billing, http=billing_http)
     runtime.on_stop(billing_http.aclose)
 

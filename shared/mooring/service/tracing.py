@@ -11,6 +11,8 @@ stored with the row (`traceparent`/`tracestate` in its headers) and the relay pu
 inside that context: the producer span, and the `traceparent` header the aiokafka
 instrumentation writes, belong to the request's trace. A consumer extracts it and handles the
 record inside a `process <topic>` span; one connect is one trace, end to end.
+
+Spans keep a URL's query names, never its values: those carry OAuth codes, states and tokens.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Literal
 
+import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,10 +56,13 @@ def tracing_enabled() -> bool:
 def configure_tracing(service: str, settings: TracingSettings, *, exporter: Any = None) -> bool:
     """Install this process's tracer provider and the library instrumentations, once.
 
-    `exporter` (tests: an in-memory one) replaces the configured exporter. True when tracing
-    is on in this process.
+    `exporter` (tests: an in-memory one) replaces the configured exporter; given to a later
+    call, it is added to the provider already installed. True when tracing is on in this
+    process.
     """
     if _state["enabled"]:
+        if exporter is not None:
+            _export_also_to(exporter)
         return True
     if exporter is None and settings.exporter == "none":
         return False
@@ -95,19 +101,84 @@ def configure_tracing(service: str, settings: TracingSettings, *, exporter: Any 
     return True
 
 
+def _export_also_to(exporter: Any) -> None:
+    # The API keeps the first provider of a process and ignores any later one (it only warns),
+    # and the instrumentations are bound to it: a second test in the same session would
+    # otherwise get an exporter that never sees a span.
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+
 def instrument_app(app: Any) -> None:
     if tracing_enabled():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
 
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="/health/.*,/metrics")
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="/health/.*,/metrics", server_request_hook=_server_request_hook
+        )
 
 
 def instrument_http_client(client: Any) -> None:
-    """The platform client (on whatever transport) makes a span per call and sends context."""
+    """The platform client (on whatever transport) makes a span per call and sends context.
+
+    The instrumentation wraps the client's own transport object (not httpx's transport
+    classes), so the aiohttp transport is traced like httpx's own.
+    """
     if tracing_enabled():
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
 
-        HTTPXClientInstrumentor.instrument_client(client)
+        # An async client calls only an async hook, a sync client only a sync one.
+        hook: Any = (
+            _async_client_request_hook
+            if isinstance(client, httpx.AsyncClient)
+            else _client_request_hook
+        )
+        HTTPXClientInstrumentor.instrument_client(client, request_hook=hook)
+
+
+# Where the FastAPI and httpx instrumentations put a request's URL (old and stable semantic
+# conventions). Query values are where secrets travel: the code and state on our OAuth callbacks,
+# the client secret, code and user token on Meta's token calls. The instrumentations redact
+# only a fixed few (AWS and Google signatures), and traces leave the process, so every value
+# goes; the names still say what the call was.
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
+
+
+def _names_only(query: str) -> str:
+    parts = query.partition("#")[0].split("&")
+    return "&".join(f"{part.partition('=')[0]}=REDACTED" for part in parts if part)
+
+
+def _redact_urls(span: Any) -> None:
+    if span is None or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if not isinstance(value, str):
+            continue
+        if key == "url.query":
+            span.set_attribute(key, _names_only(value))
+            continue
+        base, question, query = value.partition("?")
+        if question:
+            span.set_attribute(key, f"{base}?{_names_only(query)}")
+
+
+def _server_request_hook(span: Any, scope: Any) -> None:  # noqa: ARG001 - the hook's signature
+    _redact_urls(span)
+
+
+def _client_request_hook(span: Any, request: Any) -> None:  # noqa: ARG001 - the hook's signature
+    _redact_urls(span)
+
+
+async def _async_client_request_hook(span: Any, request: Any) -> None:  # noqa: ARG001
+    _redact_urls(span)
 
 
 def current_trace_headers() -> dict[str, str]:
