@@ -48,6 +48,8 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Dead-lettered records per hour, by topic", "short",
      [('sum by (topic) (increase(mooring_messages_total{outcome="dead_lettered"}[1h]))',
        "{{topic}}")]),
+    ("DLQ depth", "short",
+     [("max by (topic) (mooring_dlq_records)", "{{topic}}")]),
     ("Consumer lag, by service and topic", "short",
      [("sum by (service, topic) (mooring_consumer_lag)", "{{service}} {{topic}}")]),
     ("Outbox backlog", "short",
@@ -71,6 +73,15 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
        "{{status}}")]),
 ]  # fmt: skip
 
+# What a panel's title cannot say (Grafana shows it on the panel's info icon).
+DESCRIPTIONS: dict[str, str] = {
+    "DLQ depth": (
+        "Records in each dead-letter topic that no replay has passed yet (end offset minus the "
+        "mooring-dlq-replay group's committed offset, summed over partitions). Rises as records "
+        "are dead-lettered, falls as they are replayed or dismissed; docs/runbooks.md."
+    ),
+}
+
 # Each alert: its name, its expression, how long it must hold, its severity, its summary.
 ALERTS: list[tuple[str, str, str, str, str]] = [
     ("MooringNotReady", "min by (service) (mooring_ready) == 0", "5m", "page",
@@ -84,6 +95,8 @@ ALERTS: list[tuple[str, str, str, str, str]] = [
     ("MooringDeadLetters",
      'sum by (topic) (increase(mooring_messages_total{outcome="dead_lettered"}[15m])) > 0',
      "0m", "ticket", "records of {{ $labels.topic }} were dead-lettered"),
+    ("MooringDeadLettersWaiting", "max by (topic) (mooring_dlq_records) > 0", "1h", "ticket",
+     "{{ $labels.topic }} has held dead letters for an hour ({{ $value }} not replayed)"),
     ("MooringJobFailed", "max by (job) (mooring_job_last_run_failed) == 1", "0m", "ticket",
      "the last run of {{ $labels.job }} failed"),
     ("MooringRefreshJobMissing",
@@ -111,13 +124,17 @@ ALERTS: list[tuple[str, str, str, str, str]] = [
 
 
 def dashboard() -> dict[str, Any]:
+    if stray := set(DESCRIPTIONS) - {title for title, _, _ in PANELS}:
+        raise ValueError(f"descriptions of no panel: {sorted(stray)}")  # a renamed panel
     panels = []
     for index, (title, unit, targets) in enumerate(PANELS):
+        described = {"description": DESCRIPTIONS[title]} if title in DESCRIPTIONS else {}
         panels.append(
             {
                 "id": index + 1,
                 "type": "timeseries",
                 "title": title,
+                **described,
                 "datasource": {"type": "prometheus", "uid": "${datasource}"},
                 "gridPos": {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)},
                 "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},

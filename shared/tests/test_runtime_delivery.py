@@ -1,6 +1,7 @@
 """Delivery through the runtime on the real broker: retry-later, drain on stop, SIGKILL, jobs."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -361,6 +362,152 @@ async def test_gauges_show_the_outbox_backlog_the_accounts_and_the_consumer_lag(
 
         await until(read, timeout_s=30)
         release.set()
+
+
+async def test_the_dlq_gauge_counts_dead_letters_until_they_are_replayed(
+    settings: ServiceSettings,
+) -> None:
+    import httpx
+    from aiokafka.admin import AIOKafkaAdminClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mooring.events import AccountDisconnected
+    from mooring.messaging.dlq_replay import replay
+    from mooring.messaging.errors import RejectEvent
+    from mooring.messaging.topics import ensure_topics
+
+    # Topics made by hand: account.disconnected is consumed, but nothing has created its DLQ.
+    kafka = settings.kafka.model_copy(update={"create_topics": False})
+    connected, disconnected = (
+        kafka.topic_prefix + model.event_type for model in (AccountConnected, AccountDisconnected)
+    )
+    dlq, missing = connected + ".dlq", disconnected + ".dlq"
+    await ensure_topics(
+        kafka.bootstrap_servers, [connected, dlq, disconnected], partitions=3,
+        request_timeout_ms=kafka.request_timeout_ms,
+    )  # fmt: skip
+    poison: set[uuid.UUID] = set()
+
+    async def on_connected(envelope: Envelope[AccountConnected], uow: SqlUnitOfWork) -> None:
+        if envelope.id in poison:
+            raise RejectEvent("not applicable yet")  # dead-lettered at once, no retries
+
+    async def on_disconnected(envelope: Envelope[AccountDisconnected], uow: SqlUnitOfWork) -> None:
+        pass
+
+    runtime = ServiceRuntime(
+        "dlq-gauge-test", settings.model_copy(update={"kafka": kafka, "gauge_interval_s": 0.2})
+    )
+    runtime.subscribe(AccountConnected, on_connected, group=unique("dlq-gauge"))
+    runtime.subscribe(AccountDisconnected, on_disconnected, group=unique("dlq-gauge"))
+    app = build_http_app(runtime, title="dlq gauge test")
+
+    async def scraped(http: httpx.AsyncClient) -> dict[str, float]:
+        """`mooring_dlq_records` by topic, as Prometheus would scrape it."""
+        text = (await http.get("/metrics")).text
+        return {
+            sample.labels["topic"]: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "mooring_dlq_records" and sample.labels["service"] == "dlq-gauge-test"
+        }
+
+    async def reads(http: httpx.AsyncClient, expected: int) -> None:
+        async def check() -> bool:
+            return await scraped(http) == {dlq: expected, missing: 0}
+
+        await until(check, timeout_s=30)
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        bad = [event() for _ in range(3)]
+        poison.update(e.id for e in bad)
+        await produce(runtime, *bad, event())
+        await reads(http, 3)
+        await asyncio.sleep(1)  # several more reads: exactly 3, the good event not among them
+        assert await scraped(http) == {dlq: 3, missing: 0}
+        # The missing DLQ did not break the other gauges of the same read loop.
+        labels = {"service": "dlq-gauge-test", "topic": connected, "partition": "0"}
+        assert runtime.metrics.registry.get_sample_value("mooring_consumer_lag", labels) is not None
+
+        poison.clear()  # the cause is fixed: what is replayed now takes effect
+        assert (await replay(kafka, dlq, limit=2)).replayed == 2
+        await reads(http, 1)  # what the replay has passed no longer waits
+        assert (await replay(kafka, dlq)).replayed == 1
+        await reads(http, 0)
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        assert missing not in await admin.list_topics()  # reading it did not create it
+    finally:
+        await admin.close()
+
+
+async def test_without_the_replay_progress_the_dlq_gauge_counts_what_the_dlq_retains(
+    settings: ServiceSettings,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import GroupAuthorizationFailedError
+
+    from mooring.messaging.dlq_replay import replay
+    from mooring.messaging.topics import ensure_topics
+    from mooring.service.gauges import GaugeReader
+    from mooring.service.metrics import Metrics
+
+    kafka = settings.kafka
+    topic = kafka.topic_prefix + "account.connected"
+    dlq = topic + ".dlq"
+    await ensure_topics(
+        kafka.bootstrap_servers, [topic, dlq], partitions=3,
+        request_timeout_ms=kafka.request_timeout_ms,
+    )  # fmt: skip
+    writer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await writer.start()
+    try:
+        for e in (event(), event()):  # written straight to the DLQ, as a consumer would
+            await writer.send_and_wait(
+                dlq, value=encode_body(e), key=e.key.encode(),
+                headers=[("dlq-original-topic", topic.encode())],
+            )  # fmt: skip
+    finally:
+        await writer.stop()
+    assert (await replay(kafka, dlq, limit=1)).replayed == 1
+
+    metrics = Metrics("dlq-acl-test")
+    reader = GaugeReader(
+        service="dlq-acl-test", engine=engine, metrics=metrics, consumers=lambda: [(topic, None)],
+        outbox=False, accounts=False, kafka=kafka, interval_s=0.1,
+    )  # fmt: skip
+
+    async def reads(expected: int) -> bool:
+        labels = {"service": "dlq-acl-test", "topic": dlq}
+        return metrics.registry.get_sample_value("mooring_dlq_records", labels) == expected
+
+    task = asyncio.create_task(reader.run())
+    try:
+        await until(lambda: reads(1))  # one replayed, one waiting
+
+        async def refused(*args: object, **kwargs: object) -> None:
+            raise GroupAuthorizationFailedError("no DESCRIBE on the group")
+
+        monkeypatch.setattr(AIOKafkaAdminClient, "list_consumer_group_offsets", refused)
+        await until(lambda: reads(2))  # too many rather than none
+        await asyncio.sleep(0.5)
+        said = [r for r in caplog.records if "replay's progress" in r.getMessage()]
+        assert len(said) == 1  # once, not every interval
+        monkeypatch.undo()
+        await until(lambda: reads(1))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def test_the_topics_command_creates_every_contract_topic_with_its_partitions(

@@ -1,22 +1,29 @@
-"""Gauges read on a timer: consumer lag, outbox backlog, accounts by platform and status.
+"""Gauges read on a timer: consumer lag, dead letters waiting, outbox backlog, accounts.
 
 Counters tell what happened; these tell where things stand, for dashboards and alerts: a lag
-that grows means consumers fall behind, a backlog that grows means the relay cannot publish
-(Kafka away, or a row parked), a jump in `token_expired` accounts means a platform revoked many
-tokens. Each is read every `interval_s` in the background; a failed read is logged and retried.
+that grows means consumers fall behind, dead letters that stay mean nobody has replayed (or
+dismissed) them yet, a backlog that grows means the relay cannot publish (Kafka away, or a row
+parked), a jump in `token_expired` accounts means a platform revoked many tokens. Each is read
+every `interval_s` in the background; a failed read is logged and retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mooring.events import dlq_topic
+from mooring.messaging.dlq_replay import REPLAY_GROUP
 from mooring.service.metrics import Metrics
+from mooring.settings import KafkaSettings
 
 __all__ = ["GaugeReader"]
 
@@ -41,6 +48,8 @@ class GaugeReader:
         consumers: Callable[[], Iterable[tuple[str, Any]]],
         outbox: bool,
         accounts: bool,
+        kafka: KafkaSettings | None = None,
+        replay_group: str = REPLAY_GROUP,
         interval_s: float = 15.0,
     ) -> None:
         self._service = service
@@ -49,11 +58,14 @@ class GaugeReader:
         self._consumers = consumers
         self._outbox = outbox
         self._accounts = accounts
+        self._kafka = kafka
+        self._replay_group = replay_group
+        self._replay_progress_known = True
         self._interval_s = interval_s
 
     async def run(self) -> None:
         while True:
-            for read in (self._lag, self._backlog, self._account_counts):
+            for read in (self._lag, self._dead_letters, self._backlog, self._account_counts):
                 try:
                     await read()
                 except asyncio.CancelledError:
@@ -80,6 +92,90 @@ class GaugeReader:
                 self._metrics.consumer_lag.labels(self._service, topic, str(tp.partition)).set(
                     max(ends[tp] - committed, 0)
                 )
+
+    async def _dead_letters(self) -> None:
+        """Records of each dead-letter topic this service writes that no replay has passed.
+
+        The replay commits its position under `replay_group`; from there to the end offset is
+        what still waits for an operator (from the log start where the replay has not been, or
+        where retention dropped records before it got there). A topic is append-only, so the
+        retained count alone would stay up for the DLQ's retention after everything was replayed.
+        """
+        if self._kafka is None:
+            return
+        dlqs = sorted({dlq_topic(topic) for topic, _ in self._consumers()})
+        if not dlqs:
+            return
+        # Bounded, so a broker that does not answer holds back only this gauge, not the next.
+        async with asyncio.timeout(self._kafka.request_timeout_ms / 1000):
+            waiting = await self._unreplayed(self._kafka, dlqs)
+        for topic in dlqs:
+            self._metrics.dlq_records.labels(self._service, topic).set(waiting.get(topic, 0))
+
+    async def _unreplayed(self, kafka: KafkaSettings, dlqs: Collection[str]) -> dict[str, int]:
+        # Clients of its own, closed after each read: a client that once asked for a topic keeps
+        # refreshing its metadata by name, which lets a broker with auto.create.topics.enable
+        # create a dead-letter topic an administrator deleted. The consumers' clients are not
+        # borrowed for the same reason.
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=kafka.bootstrap_servers,
+            request_timeout_ms=kafka.request_timeout_ms,
+            **kafka.client_options(),
+        )
+        wanted = set(dlqs)
+        try:
+            await admin.start()
+            # Every topic's metadata rather than the DLQs' by name, for the same reason: asking
+            # by name may create one, and a dead-letter topic nobody wrote yet must read 0.
+            partitions = [
+                TopicPartition(t["topic"], p["partition"])
+                for t in await admin.describe_topics()
+                if t["topic"] in wanted and not t["error_code"]
+                for p in t["partitions"]
+            ]
+            if not partitions:
+                return {}
+            replayed = await self._replayed(admin, partitions)
+        finally:
+            await admin.close()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=kafka.request_timeout_ms,
+            **kafka.client_options(),
+        )
+        try:
+            await consumer.start()
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        waiting = dict.fromkeys(dlqs, 0)
+        for tp in partitions:
+            waiting[tp.topic] += max(ends[tp] - max(starts[tp], replayed.get(tp, -1)), 0)
+        return waiting
+
+    async def _replayed(
+        self, admin: AIOKafkaAdminClient, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        try:
+            offsets = await admin.list_consumer_group_offsets(
+                self._replay_group, partitions=partitions
+            )
+        except KafkaError as exc:
+            # A principal that may not describe the replay group (ACLs) still sees its own dead
+            # letters: counted from the log start, too many rather than none. Said once, not
+            # every interval.
+            if self._replay_progress_known:
+                logger.warning(
+                    "cannot read the DLQ replay's progress; counting retained dead letters",
+                    extra={"group": self._replay_group, "error": repr(exc)},
+                )
+            self._replay_progress_known = False
+            return {}
+        self._replay_progress_known = True
+        return {tp: meta.offset for tp, meta in offsets.items()}
 
     async def _backlog(self) -> None:
         if not self._outbox:

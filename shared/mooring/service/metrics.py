@@ -68,6 +68,14 @@ class Metrics:
             ["service", "topic", "partition"],
             registry=self.registry,
         )
+        self.dlq_records = Gauge(
+            "mooring_dlq_records",
+            "Records in a dead-letter topic this service writes to that the replay has not "
+            "passed yet (the end offset minus the replay group's committed offset, or minus the "
+            "log start, summed over partitions); 0 for a dead-letter topic that does not exist.",
+            ["service", "topic"],
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge(
             "mooring_outbox_backlog",
             "Outbox rows not yet published: waiting (to be relayed) or parked (refused).",

@@ -299,6 +299,7 @@ class ServiceRuntime(Generic[U]):
             consumers=lambda: list(self._subscribers),
             outbox=True,  # shared table: every service sees the same backlog (alert on max)
             accounts=self._export_accounts,
+            kafka=kafka,
             interval_s=settings.gauge_interval_s,
         )
         self._spawn("gauges", gauges.run)

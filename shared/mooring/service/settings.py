@@ -37,7 +37,7 @@ class ServiceSettings(BaseSettings):
         default=True, description="Run scheduled jobs here (each tick runs once anyway)."
     )
     gauge_interval_s: float = Field(
-        default=15.0, gt=0, description="How often lag, backlog and account gauges are read."
+        default=15.0, gt=0, description="How often lag, DLQ, backlog and account gauges are read."
     )
     scheduler_poll_s: float = Field(default=5.0, gt=0, description="How often ticks are checked.")
     # Either a JSON list or comma-separated; every listed token is accepted (rotation).
