@@ -34,7 +34,7 @@ def _met(flag: bool | None) -> str:
 
 def _pipeline(r: Result) -> list[Row]:
     lat = r["latency_at_500_per_s"]
-    return [
+    rows: list[Row] = [
         (
             "Event pipeline: outbox → relay → Kafka → inbox consumer",
             f"{_n(r['pipeline']['events_per_s'])} events/s",
@@ -52,6 +52,19 @@ def _pipeline(r: Result) -> list[Row]:
             _met(r["met"]["p50"]),
         ),
     ]
+    if "pruning" in r:
+        p = r["pruning"]
+        rows.append(
+            (
+                "Pruning outbox and inbox (the runs' rows, aged)",
+                f"{_n(p['events_per_s'])} events/s; {p['left']} rows left",
+                f"pipeline {_n(r['pipeline']['events_per_s'])} events/s",
+                f"{r['ratio_prune_to_pipeline']:.1f}{X}",
+                f"≥ {r['targets']['prune_ratio_min']}{X}, none left",
+                _met(r["met"]["prune"]),
+            )
+        )
+    return rows
 
 
 def _token_keeper(r: Result) -> list[Row]:
