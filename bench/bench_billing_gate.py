@@ -40,7 +40,7 @@ import httpx
 from mooring.settings import DatabaseSettings, KafkaSettings
 from mooring.testing import infra_settings, temporary_database
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 TOKEN = "bench-" + uuid.uuid4().hex
 CALLERS = 50
 WORKSPACES = 200

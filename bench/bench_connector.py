@@ -62,7 +62,7 @@ from mooring.testing import (
     temporary_database,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 CALLERS = 50
 WORKSPACES = 200
 OFFERED_RPS = float(os.environ.get("BENCH_CONNECTOR_RATE", "100"))

@@ -53,7 +53,10 @@ from mooring.settings import DatabaseSettings
 from mooring.testing import infra_settings, random_vault_settings, temporary_database
 from mooring.vault import Vault, account_aad
 
-RESULTS = Path(__file__).resolve().parent / "results" / "health_checker.json"
+RESULTS = (
+    Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
+    / "health_checker.json"
+)
 ACCOUNTS = int(os.environ.get("BENCH_HC_ACCOUNTS", "100000"))
 LANES = int(os.environ.get("BENCH_HC_LANES", "8"))  # concurrency per platform, both sides
 BINDING_PER_PLATFORM = int(os.environ.get("BENCH_HC_BINDING_ACCOUNTS", "200"))

@@ -44,7 +44,10 @@ from mooring.platforms import TokenSet, get_adapter, new_http_client
 from mooring.platforms.settings import HttpSettings
 from mooring.platforms.simulator import simulator_settings
 
-RESULTS = Path(__file__).parent / "results" / "http_client.json"
+RESULTS = (
+    Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
+    / "http_client.json"
+)
 VARIANTS = ["raw", "httpx", "aiohttp", "adapter-httpx", "adapter-aiohttp"]
 CLIENT_ID, CLIENT_SECRET = "mooring-dev", "mooring-dev-secret"  # simulator_settings' defaults
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()

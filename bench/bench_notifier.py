@@ -63,7 +63,7 @@ from mooring.testing import (
 from notifier.testing import account_disconnected, owner_changed
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
 TOKEN = "bench-" + uuid.uuid4().hex
 BURST = int(os.environ.get("BENCH_NOTIFIER_BURST", "20000"))
 WORKSPACES = int(os.environ.get("BENCH_NOTIFIER_WORKSPACES", "2000"))

@@ -39,7 +39,7 @@ from mooring.settings import DatabaseSettings, KafkaSettings
 from mooring.testing import delete_scratch_topics, scratch_topic_prefix, temporary_database
 from mooring.uow import SqlUnitOfWork
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 N_THROUGHPUT = int(os.environ.get("BENCH_EVENTS", "20000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 N_PER_RECORD = int(os.environ.get("BENCH_PER_RECORD_EVENTS", "3000"))

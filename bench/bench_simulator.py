@@ -31,7 +31,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-RESULTS = Path(__file__).parent / "results" / "simulator.json"
+RESULTS = (
+    Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
+    / "simulator.json"
+)
 TARGET_PER_SECOND = 2000
 ENDPOINTS = {
     "x": ("/x/2/oauth2/token", {"client_id": "sim-client"}),

@@ -63,7 +63,10 @@ from mooring.testing import (
 )
 from mooring.vault import Vault, account_aad
 
-RESULTS = Path(__file__).resolve().parent / "results" / "token_keeper.json"
+RESULTS = (
+    Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
+    / "token_keeper.json"
+)
 TOKEN_PATH = "/x/2/oauth2/token"  # noqa: S105 - a path
 CLIENT_ID = "mooring-dev"  # simulator_settings' default: refresh tokens are bound to their client
 STALL_S = 30.0
