@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -343,6 +344,17 @@ class Running:
                 key=e.key.encode(),
                 headers=[(k, v.encode()) for k, v in encode_headers(e).items()],
             )
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of the service's own `/metrics`, as a scraper reads it (0 when absent)."""
+        text_format = (await self.http.get("/metrics")).text
+        for family in text_string_to_metric_families(text_format):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
 
     async def events(
         self, event_type: str, until: Any, timeout_s: float = 20.0

@@ -89,6 +89,9 @@ async def test_a_stuck_delivery_is_retried_then_failed_after_the_maximum(
         sweep = (await service.http.get("/internal/v1/stuck-sweeps/latest")).json()
         assert sweep["status"] == "succeeded"
         assert sweep["counts"]["failed"] == 1
+        for decision in ("retry", "failed"):
+            stuck = await service.metric("mooring_health_stuck_posts_total", decision=decision)
+            assert stuck == 1, decision
 
 
 async def test_duplicates_and_late_events_never_reopen_a_finished_delivery(

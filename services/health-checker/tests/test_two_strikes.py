@@ -39,6 +39,13 @@ async def test_first_failure_expires_the_second_disconnects_then_checks_stop(
         gone = await service.account(account.id)
         assert (gone.status, gone.auth_failures) == ("disconnected", 2)
 
+        # What a dashboard sees of the two runs: one check each, each a transition.
+        for kind in ("expired", "disconnected"):
+            labels = {"platform": "linkedin", "outcome": kind}
+            assert await service.metric("mooring_health_accounts_checked_total", **labels) == 1
+            labels = {"platform": "linkedin", "kind": kind}
+            assert await service.metric("mooring_health_transitions_total", **labels) == 1
+
         # A disconnected account waits for its owner: later runs leave it alone.
         calls = sim.calls("linkedin")
         assert (await service.run_job(CHECK_JOB)).status == "succeeded"
