@@ -60,6 +60,15 @@ def log(message: str) -> None:
     print(f"[stack] {message}", file=sys.stderr, flush=True)
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (16 random bytes, base64url) that never starts with "-": the storage
+    tool's argument parser takes such an id for an option and refuses to format (1 in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def refuse_if_taken(port: int, variable: str) -> None:
     """Something else on our port would answer our readiness probe and take our tests."""
     with socket.socket() as probe:
@@ -306,7 +315,7 @@ class Kafka:
         props = self.configure()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             scram = [
                 f"--add-scram=SCRAM-SHA-512=[name={name},password={password}]"
                 for name, password in self.users().items()
