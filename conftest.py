@@ -13,9 +13,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.db.engine import create_engine
-from mooring.db.migrate import upgrade
 from mooring.settings import DatabaseSettings, KafkaSettings
-from mooring.testing import delete_scratch_topics, infra_settings, temporary_database
+from mooring.testing import (
+    delete_scratch_topics,
+    infra_settings,
+    migrated_database,
+    temporary_database,
+)
 
 # Tests that ask for any of these need the real PostgreSQL or Kafka: they are marked
 # `integration` at collection, so `make test-unit` (-m "not integration ...") leaves them out.
@@ -56,8 +60,7 @@ def database_settings(
     infra: tuple[DatabaseSettings, KafkaSettings],
 ) -> Iterator[DatabaseSettings]:
     """A database of this test session's own, so a `make run` on the same server is untouched."""
-    with temporary_database(infra[0], "mooring_test") as settings:
-        upgrade(settings)
+    with migrated_database(infra[0], "mooring_test") as settings:
         yield settings
 
 

@@ -1,23 +1,17 @@
 """The committed AsyncAPI documents are the event contract per service; this fails on drift, and
 holds them to the JSON Schemas and the Kafka ACL table."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("asyncapi_gen", ROOT / "deploy/local/asyncapi.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["asyncapi_gen"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("deploy/local/asyncapi.py", "asyncapi_gen")
 
 
 def documents() -> dict[str, dict[str, Any]]:

@@ -6,7 +6,6 @@ that the README's table can be rendered from it are checked."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from types import ModuleType
 import pytest
 
 from mooring.settings import DatabaseSettings, KafkaSettings
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -63,12 +63,7 @@ SMALL: list[tuple[list[str], dict[str, str], str]] = [
 
 
 def figures() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_figures_smoke", BENCH / "figures.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/figures.py", "bench_figures")
 
 
 def test_every_benchmark_is_smoke_tested() -> None:

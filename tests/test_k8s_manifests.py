@@ -1,8 +1,6 @@
 """The Kubernetes manifests, checked offline: valid against the API's schemas, and what an
 operator relies on (probes, resources, budgets, autoscaling, no secret written inline)."""
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +8,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "deploy" / "k8s" / "mooring.yaml"
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "KEY", "DATABASE_URL")
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("k8s_gen", ROOT / "deploy/k8s/generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["k8s_gen"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("deploy/k8s/generate.py", "k8s_gen")
 
 
 def objects() -> list[dict[str, Any]]:

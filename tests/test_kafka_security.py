@@ -22,14 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.db.engine import create_engine
-from mooring.db.migrate import upgrade
 from mooring.events import AccountConnected, Envelope, WorkspacePlanChanged, utcnow
 from mooring.messaging.cloudevents import encode_body, encode_headers
 from mooring.messaging.topics import contract_topics, ensure_topics
 from mooring.service.runtime import ServiceRuntime
 from mooring.service.settings import ServiceSettings
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings
-from mooring.testing import header, read_topic, scratch_topic_prefix, temporary_database
+from mooring.testing import header, migrated_database, read_topic, scratch_topic_prefix
 from mooring.uow import SqlUnitOfWork
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.connected]
@@ -109,8 +108,7 @@ def database_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> Iterator
     """A database of this module's own. The relay that holds a database's relay lock publishes
     every outbox row there to the broker *it* is connected to: in the session's database a
     relay of another test, on the plaintext broker, could take this test's row."""
-    with temporary_database(infra[0], "mooring_secure") as settings:
-        upgrade(settings)
+    with migrated_database(infra[0], "mooring_secure") as settings:
         yield settings
 
 

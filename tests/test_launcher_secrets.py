@@ -1,21 +1,15 @@
 """make run shows no secret in full and keeps its env files to their owner."""
 
-import importlib.util
 import stat
-import sys
 from pathlib import Path
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def launcher():  # deploy/local is a folder of scripts, not a package
-    spec = importlib.util.spec_from_file_location("launcher", ROOT / "deploy/local/run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["launcher"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def launcher():
+    return load_script("deploy/local/run.py", "launcher")
 
 
 def test_secrets_are_shown_only_by_their_first_characters() -> None:

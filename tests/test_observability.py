@@ -4,11 +4,12 @@ import importlib
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "deploy" / "observability"
@@ -17,13 +18,7 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("obs_gen", HERE / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["obs_gen"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("deploy/observability/generate.py", "obs_gen")
 
 
 def exported() -> set[str]:

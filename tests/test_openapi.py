@@ -1,19 +1,15 @@
 """The committed OpenAPI documents are the HTTP contract; this fails when the code drifts."""
 
-import importlib.util
 import json
 from pathlib import Path
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def generator():  # deploy/local is a folder of scripts, not a package
-    spec = importlib.util.spec_from_file_location("openapi_gen", ROOT / "deploy/local/openapi.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def generator():
+    return load_script("deploy/local/openapi.py", "openapi_gen")
 
 
 def test_every_service_has_a_committed_openapi_document_equal_to_its_code() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "InfraUnavailableError",
     "infra_settings",
     "make_vault",
+    "migrated_database",
     "random_vault_settings",
     "unique",
 ]
@@ -73,6 +74,17 @@ def temporary_database(server: DatabaseSettings, prefix: str) -> Iterator[Databa
     finally:
         with psycopg.connect(server.libpq_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def migrated_database(server: DatabaseSettings, prefix: str) -> Iterator[DatabaseSettings]:
+    """A fresh database on `server` with every package's migrations applied, dropped on exit:
+    for tests whose jobs or relay would otherwise meet other tests' rows."""
+    from mooring.db.migrate import upgrade  # noqa: PLC0415 - Alembic only where it is needed
+
+    with temporary_database(server, prefix) as settings:
+        upgrade(settings)
+        yield settings
 
 
 def random_vault_settings(*key_ids: str) -> VaultSettings:

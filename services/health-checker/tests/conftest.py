@@ -37,7 +37,6 @@ from health_checker.service_layer.unit_of_work import HealthUnitOfWork
 from mooring.accounts import Account
 from mooring.accounts.tokens import credentials_from
 from mooring.db.engine import create_engine
-from mooring.db.migrate import upgrade
 from mooring.events import Envelope, Event
 from mooring.messaging.cloudevents import encode_body, encode_headers
 from mooring.platforms import (
@@ -52,10 +51,10 @@ from mooring.platforms.simulator import simulator_settings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
 from mooring.testing import (
+    migrated_database,
     random_vault_settings,
     read_topic,
     scratch_topic_prefix,
-    temporary_database,
     unique,
 )
 
@@ -236,8 +235,7 @@ def sim(sim_url: str) -> Sim:
 @pytest.fixture(scope="module")
 def hc_database(database_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
     """A database of this module's own: a check run plans every account in it."""
-    with temporary_database(database_settings, "mooring_hc") as settings:
-        upgrade(settings)
+    with migrated_database(database_settings, "mooring_hc") as settings:
         yield settings
 
 

@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mooring.accounts.model import Account
 from mooring.accounts.tokens import credentials_from
 from mooring.db.engine import create_engine, create_session_factory
-from mooring.db.migrate import upgrade
 from mooring.messaging.outbox import Outbox
 from mooring.platforms import (
     OAuthPlatformAdapter,
@@ -45,9 +44,9 @@ from mooring.platforms.simulator import simulator_settings
 from mooring.service.runtime import ServiceRuntime
 from mooring.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, VaultSettings
 from mooring.testing import (
+    migrated_database,
     random_vault_settings,
     scratch_topic_prefix,
-    temporary_database,
     unique,
 )
 from mooring.uow import UnitOfWorkDeps
@@ -73,8 +72,7 @@ def database_settings(infra: tuple[DatabaseSettings, KafkaSettings]) -> Iterator
     """token-keeper's own database. A sweep walks every account there is: in the suite's shared
     database it would also find the accounts other packages' tests left (due ones to refresh,
     ones sealed with other keyrings), and a test's own events would queue behind theirs."""
-    with temporary_database(infra[0], "mooring_tk") as settings:
-        upgrade(settings)
+    with migrated_database(infra[0], "mooring_tk") as settings:
         yield settings
 
 
