@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -123,40 +124,56 @@ async def seed(database: DatabaseSettings, vault: Vault, tokens: list[dict[str, 
         await engine.dispose()
 
 
+async def timed_calls(
+    label: str,
+    tokens: list[dict[str, Any]],
+    concurrency: int,
+    call: Callable[[dict[str, Any]], Awaitable[bool]],
+) -> dict[str, Any]:
+    """`concurrency` callers making `call` (True: it worked) once per token pair; rate, failures
+    and the machine's CPU over the run."""
+    queue = list(reversed(tokens))
+    failures = 0
+
+    async def caller() -> None:
+        nonlocal failures
+        while queue:
+            if not await call(queue.pop()):
+                failures += 1
+
+    busy_before = machine_busy_seconds()
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    busy = machine_busy_seconds() - busy_before
+    if failures:
+        print(f"{label}: {failures} refreshes failed")
+    return {"calls": len(tokens), "seconds": round(seconds, 2),
+            "per_s": round(len(tokens) / seconds, 1), "failures": failures,
+            **machine_load(busy, seconds, len(tokens))}  # fmt: skip
+
+
 async def ceiling(sim: str, tokens: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     """The same refresh calls through the same adapter and client, no database, no Kafka."""
     settings = simulator_settings(sim)
     now = datetime.now(UTC)
-    queue = list(reversed(tokens))
-    failures = 0
     async with new_http_client(settings.http) as client:
         adapter = get_adapter("x", settings, client)
 
-        async def caller() -> None:
-            nonlocal failures
-            while queue:
-                pair = queue.pop()
-                current = TokenSet(
-                    access_token=SecretStr(pair["access_token"]),
-                    refresh_token=SecretStr(pair["refresh_token"]),
-                    issued_at=now,
-                    expires_at=now + timedelta(minutes=5),
-                )
-                try:
-                    await adapter.refresh(current)
-                except Exception:  # noqa: BLE001 - counted, the run is judged on it
-                    failures += 1
+        async def refresh(pair: dict[str, Any]) -> bool:
+            current = TokenSet(
+                access_token=SecretStr(pair["access_token"]),
+                refresh_token=SecretStr(pair["refresh_token"]),
+                issued_at=now,
+                expires_at=now + timedelta(minutes=5),
+            )
+            try:
+                await adapter.refresh(current)
+            except Exception:  # noqa: BLE001 - counted, the run is judged on it
+                return False
+            return True
 
-        busy_before = machine_busy_seconds()
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        busy = machine_busy_seconds() - busy_before
-    if failures:
-        print(f"ceiling: {failures} refreshes failed")
-    return {"calls": len(tokens), "seconds": round(seconds, 2),
-            "per_s": round(len(tokens) / seconds, 1), "failures": failures,
-            **machine_load(busy, seconds, len(tokens))}  # fmt: skip
+        return await timed_calls("ceiling", tokens, concurrency, refresh)
 
 
 async def plain_httpx_ceiling(
@@ -166,30 +183,15 @@ async def plain_httpx_ceiling(
     same refresh calls (form body, Basic client authentication) at the same concurrency."""
     x = simulator_settings(sim).x
     auth = httpx.BasicAuth(x.client_id, x.client_secret.get_secret_value())
-    queue = list(reversed(tokens))
-    failures = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def caller() -> None:
-            nonlocal failures
-            while queue:
-                pair = queue.pop()
-                form = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
-                response = await client.post(f"{sim}{TOKEN_PATH}", data=form, auth=auth)
-                if response.status_code != httpx.codes.OK:
-                    failures += 1
+        async def refresh(pair: dict[str, Any]) -> bool:
+            form = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
+            response = await client.post(f"{sim}{TOKEN_PATH}", data=form, auth=auth)
+            return response.status_code == httpx.codes.OK
 
-        busy_before = machine_busy_seconds()
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        busy = machine_busy_seconds() - busy_before
-    if failures:
-        print(f"plain httpx ceiling: {failures} refreshes failed")
-    return {"calls": len(tokens), "seconds": round(seconds, 2),
-            "per_s": round(len(tokens) / seconds, 1), "failures": failures,
-            **machine_load(busy, seconds, len(tokens))}  # fmt: skip
+        return await timed_calls("plain httpx ceiling", tokens, concurrency, refresh)
 
 
 def service_env(
