@@ -2,7 +2,8 @@
 
 `createSession` is rate-limited (30 per 5 min per account), so it runs only at connect;
 refresh uses `refreshSession` (a new pair; the old refreshJwt keeps a 2 h grace) and verify
-uses `getSession` (docs/platforms.md, Bluesky). Expiries come from each JWT's own `exp` claim.
+uses `getSession`, which only reads the session: it neither spends the `createSession` budget
+nor rotates tokens. Expiries come from each JWT's own `exp` claim.
 
 What a real PDS taught us, each refused here rather than stored as a healthy connection:
 

@@ -1,7 +1,8 @@
 """What each platform is, declaratively: the facts `GET /v1/platforms` and the services act on.
 
 Nothing here talks to a platform; the adapters read these to decide how to connect and refresh.
-The facts behind the values, with the vendor pages they come from, are in docs/platforms.md.
+Each value is what the platform's own OAuth documentation states: token lifetimes, whether
+refresh tokens rotate, whether a selection of pages or channels follows the consent.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The code exchange is plain httpx, not Authlib: Graph's token endpoint is a GET w
 secret in the query, and Authlib's client authentication writes it into a request body. The
 short-lived user token is upgraded at once (`fb_exchange_token`, ~60 days), because page tokens
 derived from a long-lived user token do not expire while those from a short-lived one die within
-the hour (docs/platforms.md, Facebook). There is no refresh: the user re-authorizes.
+the hour. There is no refresh: Graph issues no refresh token, so the user re-authorizes.
 """
 
 from __future__ import annotations

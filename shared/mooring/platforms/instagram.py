@@ -1,5 +1,6 @@
 """Instagram API with Instagram Login (professional accounts, no Facebook page): three hosts,
-a long-lived token extended in place (docs/platforms.md, Instagram)."""
+a long-lived token (60 days) extended in place: `ig_refresh_token` returns a new expiry for
+the same kind of token, with no separate refresh token."""
 
 from __future__ import annotations
 
