@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +24,7 @@ def test_the_readme_shows_the_table_of_the_committed_results() -> None:
     )
 
 
-def test_every_result_file_has_a_row(tmp_path: Path) -> None:
+def test_every_result_file_has_a_row() -> None:
     module = figures()
     table = module.render()
     assert "not measured" not in table
@@ -40,8 +39,8 @@ def test_a_missing_result_says_not_measured_rather_than_a_stale_figure(tmp_path:
             (tmp_path / path.name).write_text(path.read_text())
     table = module.render(tmp_path)
     assert "| Event pipeline | not measured |" in table
-    ratio = json.loads((results / "pipeline.json").read_text())["ratio_pipeline_to_plain"]
-    assert f"{ratio:.2f}\N{MULTIPLICATION SIGN}" not in table.split("\n")[2]
+    assert "Event pipeline: outbox" not in table  # no row from a result that is not there
+    assert "| Refresh sweep: " in table  # the others still render
 
 
 def test_a_readme_without_the_markers_is_refused() -> None:

@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mooring.events import Envelope, Event
 from mooring.messaging.cloudevents import encode_body, encode_headers
-from tests.system import System
+from tests.system import SERVICES, System
 
 __all__ = [
     "Raw",
     "caught_up",
     "cloudevent",
     "connect_bluesky",
+    "every_service",
     "produce",
     "produce_raw",
     "readiness",
@@ -120,6 +121,18 @@ async def readiness(url: str) -> tuple[int, dict[str, str]]:
     except httpx.TransportError:
         return 0, {}
     return response.status_code, dict(response.json().get("checks", {}))
+
+
+async def every_service(system: System, *, ready: bool, check: str) -> bool:
+    """Whether every service says it is ready (200, `check` ok), or, with `ready` False, that
+    every one says it is not, for want of `check` (503, `check` not ok)."""
+    for package in SERVICES:
+        status, checks = await readiness(system.urls[package])
+        if ready != (status == 200 and checks.get(check) == "ok"):
+            return False
+        if not ready and status != 503:  # no answer at all is not "not ready"
+            return False
+    return True
 
 
 async def connect_bluesky(

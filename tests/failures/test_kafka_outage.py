@@ -23,9 +23,9 @@ from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
 from mooring.messaging.topics import contract_topics, ensure_topics
 from mooring.testing import header, read_topic, scratch_topic_prefix, temporary_database
-from tests.system import SERVICES, System
+from tests.system import System
 
-from .helpers import connect_bluesky, readiness, scalar, wait_until
+from .helpers import connect_bluesky, every_service, scalar, wait_until
 from .stack import FailureStack
 
 # Longer than a relay round takes to give up on a broker that does not answer.
@@ -143,14 +143,11 @@ async def test_the_outbox_holds_every_event_through_a_broker_outage_and_delivers
             stopped_at = asyncio.get_running_loop().time()
             at_stop = len(load.accounts)
 
-            async def kafka_not_ready() -> bool:
-                for package in SERVICES:
-                    status, checks = await readiness(system.urls[package])
-                    if status != 503 or checks.get("kafka") == "ok":
-                        return False
-                return True
-
-            await wait_until(kafka_not_ready, timeout_s=60, what="every service: kafka not ready")
+            await wait_until(
+                lambda: every_service(system, ready=False, check="kafka"),
+                timeout_s=60,
+                what="every service: kafka not ready",
+            )
 
             # Rounds that find no broker charge nobody: with two attempts allowed, a round
             # counted against the rows would have parked them by the second.
@@ -207,10 +204,11 @@ async def delivered_once(system: System, engine: AsyncEngine, connected: list[uu
     )
     assert parked == 0
 
-    async def all_ready() -> bool:
-        return all([(await readiness(system.urls[p]))[0] == 200 for p in SERVICES])
-
-    await wait_until(all_ready, timeout_s=60, what="every service ready again")
+    await wait_until(
+        lambda: every_service(system, ready=True, check="kafka"),
+        timeout_s=60,
+        what="every service ready again",
+    )
 
     async with engine.connect() as conn:
         rows = (

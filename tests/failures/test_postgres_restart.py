@@ -19,7 +19,7 @@ from mooring.events import AccountConnected, Envelope, PostPublishing, TokenExpi
 from mooring.testing import header, read_topic
 from tests.system import SERVICES, System
 
-from .helpers import connect_bluesky, produce, readiness, scalar, wait_until
+from .helpers import connect_bluesky, every_service, produce, scalar, wait_until
 from .stack import FailureStack
 
 
@@ -63,14 +63,6 @@ def arrivals() -> list[Envelope[Any]]:
     ]
 
 
-async def all_ready(system: System, *, ready: bool) -> bool:
-    for package in SERVICES:
-        status, checks = await readiness(system.urls[package])
-        if ready != (status == 200 and checks.get("database") == "ok"):
-            return False
-    return True
-
-
 OUTAGE_S = 16
 
 
@@ -87,11 +79,7 @@ async def test_every_service_rides_out_a_database_restart_without_being_restarte
     try:
 
         async def all_down() -> bool:
-            for package in SERVICES:
-                status, checks = await readiness(system.urls[package])
-                if status != 503 or checks.get("database") == "ok":
-                    return False
-            return True
+            return await every_service(system, ready=False, check="database")
 
         await wait_until(all_down, timeout_s=30, what="every service not ready, database gone")
         events = arrivals()
@@ -104,7 +92,7 @@ async def test_every_service_rides_out_a_database_restart_without_being_restarte
         await failure_stack.start_postgres()
 
     await wait_until(
-        lambda: all_ready(system, ready=True),
+        lambda: every_service(system, ready=True, check="database"),
         timeout_s=90,
         what="every service ready again after the database came back",
     )

@@ -1,22 +1,27 @@
 """Create every topic with explicit partitions (the broker does not auto-create).
 
 Services do it at start in development (`KAFKA_CREATE_TOPICS`); on a shared cluster an
-administrator's job runs `python -m mooring.messaging.topics --replication-factor 3
---min-insync-replicas 2` once, with the admin's credentials in the usual KAFKA_* variables.
+administrator's job runs `python -m mooring.messaging.topics` once, with the admin's
+credentials and the counts (`KAFKA_TOPIC_PARTITIONS`, `KAFKA_TOPIC_REPLICATION_FACTOR`,
+`KAFKA_TOPIC_MIN_INSYNC_REPLICAS`) in the usual KAFKA_* variables. Both go through
+`ensure_contract_topics`, so what a service makes and what the job makes cannot differ.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from mooring.events import ALL_EVENTS, dlq_topic
 
-__all__ = ["contract_topics", "ensure_topics"]
+if TYPE_CHECKING:
+    from mooring.settings import KafkaSettings
+
+__all__ = ["contract_topics", "ensure_contract_topics", "ensure_topics"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,22 @@ async def ensure_topics(
         await admin.close()
 
 
+async def ensure_contract_topics(kafka: KafkaSettings) -> list[str]:
+    """Every contract topic under the settings' prefix, with their partitions, copies and
+    `min.insync.replicas`; the topics' names."""
+    topics = contract_topics(kafka.topic_prefix)
+    await ensure_topics(
+        kafka.bootstrap_servers,
+        topics,
+        partitions=kafka.topic_partitions,
+        request_timeout_ms=kafka.request_timeout_ms,
+        options=kafka.client_options(),
+        replication_factor=kafka.topic_replication_factor,
+        configs=kafka.topic_configs(),
+    )
+    return topics
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse  # noqa: PLC0415
     import asyncio  # noqa: PLC0415
@@ -89,21 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         help="default: KAFKA_TOPIC_MIN_INSYNC_REPLICAS (unset: the broker's)",
     )
     args = parser.parse_args(argv)
-    kafka = KafkaSettings()
-    if args.min_insync_replicas:
-        kafka = kafka.model_copy(update={"topic_min_insync_replicas": args.min_insync_replicas})
-    topics = contract_topics(kafka.topic_prefix)
-    asyncio.run(
-        ensure_topics(
-            kafka.bootstrap_servers,
-            topics,
-            partitions=args.partitions or kafka.topic_partitions,
-            request_timeout_ms=kafka.request_timeout_ms,
-            options=kafka.client_options(),
-            replication_factor=args.replication_factor or kafka.topic_replication_factor,
-            configs=kafka.topic_configs(),
-        )
-    )
+    flags = {
+        "topic_partitions": args.partitions,
+        "topic_replication_factor": args.replication_factor,
+        "topic_min_insync_replicas": args.min_insync_replicas,
+    }
+    kafka = KafkaSettings().model_copy(update={k: v for k, v in flags.items() if v})
+    topics = asyncio.run(ensure_contract_topics(kafka))
     print(f"{len(topics)} topics in place")  # noqa: T201 - a command's report
     return 0
 

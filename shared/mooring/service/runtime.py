@@ -33,7 +33,7 @@ from mooring.messaging.consumer import BatchEventConsumer, EventConsumer
 from mooring.messaging.offsets import OffsetCommitter
 from mooring.messaging.outbox import Outbox
 from mooring.messaging.relay import OutboxRelay, create_idempotent_producer
-from mooring.messaging.topics import contract_topics, ensure_topics
+from mooring.messaging.topics import ensure_contract_topics
 from mooring.service.gauges import GaugeReader
 from mooring.service.metrics import Metrics
 from mooring.service.scheduler import Job, JobContext, JobRun, Scheduler
@@ -252,15 +252,7 @@ class ServiceRuntime(Generic[U]):
             await hook()
         kafka = settings.kafka
         if kafka.create_topics:
-            await ensure_topics(
-                kafka.bootstrap_servers,
-                contract_topics(kafka.topic_prefix),
-                partitions=kafka.topic_partitions,
-                request_timeout_ms=kafka.request_timeout_ms,
-                options=kafka.client_options(),
-                replication_factor=kafka.topic_replication_factor,
-                configs=kafka.topic_configs(),
-            )
+            await ensure_contract_topics(kafka)
         # The service's own identity writes its dead letters; the relay writes every service's
         # events, under an identity of its own when one is configured.
         self._producer = create_idempotent_producer(
